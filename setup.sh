@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs smbrl's Debian build dependencies and builds the release and sanitizer trees.
+# Usage: ./setup.sh            (needs root or sudo for apt-get)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+packages=(
+  build-essential cmake ninja-build pkg-config clang
+  libopenblas-dev libsdl2-dev libgif-dev libpng-dev libcjson-dev
+  libprotobuf-c-dev protobuf-c-compiler
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+jobs=$(nproc)
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSMBRL_WERROR=ON
+cmake --build build -j "$jobs"
+cmake -S . -B build-san -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSMBRL_SANITIZE=ON -DSMBRL_WERROR=ON
+cmake --build build-san -j "$jobs"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: the release tree, then the unit tests under ASan+UBSan,
+# then a short fuzzing run of the ROM loader when the fuzz target was built.
+# ROM tests read SMBRL_ROM_DIR, SMBRL_TEST_ROM_DIR and SMBRL_REFERENCE_DIR and skip without them.
+set -euo pipefail
+cd "$(dirname "$0")"
+jobs=$(nproc)
+ctest --test-dir build --output-on-failure -j "$jobs"
+# The sanitizer tree runs the tests labelled "unit" (the long ROM suites run once, above).
+ctest --test-dir build-san --output-on-failure -j "$jobs" -L unit
+if [ -x build-fuzz/fuzz/fuzz_cart ]; then
+  mkdir -p build-fuzz/corpus
+  build-fuzz/fuzz/fuzz_cart -max_total_time="${SMBRL_FUZZ_SECONDS:-30}" -max_len=65536 build-fuzz/corpus
+fi
