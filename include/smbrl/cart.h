@@ -55,11 +55,33 @@ typedef struct cart {
 int cart_load_memory(cart *c, const uint8_t *data, size_t size, char *err, size_t errlen);
 int cart_load_file(cart *c, const char *path, char *err, size_t errlen);
 void cart_free(cart *c);
+/* Details of the loaders:
+ * - Errors: -1 bad or truncated image, -2 unsupported mapper, -3 out of memory.
+ *   cart_load_file's messages start with the path. On any error *c is zeroed.
+ * - Bytes after the CHR ROM (PlayChoice data, NES 2.0 misc ROMs, padding) are
+ *   accepted and ignored; the SHA-1 covers them, so a padded dump is "unknown".
+ *   cart_image_size() says where the image proper ends.
+ * - prg_ram_size: iNES byte 8 x 8 KiB (8 KiB when 0); NES 2.0 volatile + battery
+ *   sizes from byte 10, which may be 0 (no RAM at $6000). chr_ram_size: the NES 2.0
+ *   byte 11 sizes, or 8192 when there is no CHR ROM and no NES 2.0 size.
+ * - Archaic iNES headers (junk such as "DiskDude!" in bytes 7-15) use only the
+ *   low mapper nibble from byte 6. */
 
-/* Human names: "Super Mario Bros. (World)", "NROM", "vertical". */
+/* Like cart_load_*, but any mapper number is accepted: for tools that describe a ROM
+ * (smbrl rom) rather than run it. */
+int cart_inspect_memory(cart *c, const uint8_t *data, size_t size, char *err, size_t errlen);
+int cart_inspect_file(cart *c, const char *path, char *err, size_t errlen);
+/* 0 when the emulator implements c's mapper, else -2 and "unsupported mapper N ..." in err. */
+int cart_check_mapper(const cart *c, char *err, size_t errlen);
+/* Header + trainer + PRG + CHR: the file size minus any ignored trailing bytes. */
+size_t cart_image_size(const cart *c);
+
+/* Human names: "Super Mario Bros. (World)", "NROM", "vertical"; "unknown" when not known. */
 const char *cart_game_name(int game);
 const char *cart_mapper_name(int mapper);
 const char *cart_mirroring_name(int mirroring);
+/* Short stable id for scripts and JSON: "smb", "smb-downsample", ..., "unknown". */
+const char *cart_game_key(int game);
 /* Hex SHA-1, 41 bytes with the terminator. */
 void cart_sha1_hex(const cart *c, char out[41]);
 /* Whether the emulator implements this mapper. */
