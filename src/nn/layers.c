@@ -1,0 +1,102 @@
+/* layers.c: the input scaling, linear, ReLU, flatten and dueling layers, each a
+ * forward/backward pair, and the BLAS thread setting. */
+#include <cblas.h>
+#include <string.h>
+
+#include "smbrl/nn.h"
+
+void nn_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
+
+const char *nn_blas_corename(void) { return openblas_get_corename(); }
+
+void nn_input_u8_forward(float *out, const uint8_t *inp, size_t n)
+{
+    /* Division, not multiplication by 1/255, so values equal PyTorch's x / 255 bit for bit. */
+    for (size_t i = 0; i < n; i++)
+        out[i] = (float)inp[i] / 255.0f;
+}
+
+void nn_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int B,
+                       int IN, int OUT)
+{
+    for (int b = 0; b < B; b++)
+        memcpy(out + (size_t)b * OUT, bias, sizeof(float) * OUT);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OUT, IN, 1.0f, inp, IN, weight, IN, 1.0f,
+                out, OUT);
+}
+
+void nn_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *weight, int B, int IN, int OUT)
+{
+    for (int b = 0; b < B; b++)
+        for (int o = 0; o < OUT; o++)
+            dbias[o] += dout[(size_t)b * OUT + o];
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, B, 1.0f, dout, OUT, inp, IN, 1.0f,
+                dweight, IN);
+    if (dinp)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, IN, OUT, 1.0f, dout, OUT, weight, IN,
+                    0.0f, dinp, IN);
+}
+
+void nn_relu_forward(float *out, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+
+void nn_relu_backward(float *dinp, const float *dout, const float *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+}
+
+void nn_flatten_nhwc_forward(float *out, const float *inp, int B, int C, int H, int W)
+{
+    const size_t hw = (size_t)H * W;
+    for (int b = 0; b < B; b++) {
+        const float *src = inp + (size_t)b * hw * C;
+        float *dst = out + (size_t)b * hw * C;
+        for (size_t p = 0; p < hw; p++)
+            for (int c = 0; c < C; c++)
+                dst[(size_t)c * hw + p] = src[p * C + c];
+    }
+}
+
+void nn_flatten_nhwc_backward(float *dinp, const float *dout, int B, int C, int H, int W)
+{
+    const size_t hw = (size_t)H * W;
+    for (int b = 0; b < B; b++) {
+        const float *src = dout + (size_t)b * hw * C;
+        float *dst = dinp + (size_t)b * hw * C;
+        for (size_t p = 0; p < hw; p++)
+            for (int c = 0; c < C; c++)
+                dst[p * C + c] = src[(size_t)c * hw + p];
+    }
+}
+
+void nn_dueling_forward(float *q, const float *va, int B, int A)
+{
+    for (int b = 0; b < B; b++) {
+        const float *adv = va + (size_t)b * (A + 1);
+        float mean = 0.0f;
+        for (int j = 0; j < A; j++)
+            mean += adv[j];
+        mean /= (float)A;
+        for (int j = 0; j < A; j++)
+            q[(size_t)b * A + j] = adv[A] + (adv[j] - mean);
+    }
+}
+
+void nn_dueling_backward(float *dva, const float *dq, int B, int A)
+{
+    for (int b = 0; b < B; b++) {
+        const float *g = dq + (size_t)b * A;
+        float *d = dva + (size_t)b * (A + 1);
+        float sum = 0.0f;
+        for (int j = 0; j < A; j++)
+            sum += g[j];
+        for (int j = 0; j < A; j++)
+            d[j] = g[j] - sum / (float)A;
+        d[A] = sum;
+    }
+}

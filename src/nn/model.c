@@ -1,0 +1,355 @@
+/* model.c: model descriptions (layer lists), their parameter tables and buffers, PyTorch's
+ * default initialisation, and the forward/backward passes that walk the layer list.
+ * Invariant: param_table lists every tensor in buffer order, without gaps, so params,
+ * grads and optimizer moments share one layout. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smbrl/nn.h"
+
+void nn_spec_init(nn_spec *s, int in_c, int in_h, int in_w)
+{
+    memset(s, 0, sizeof *s);
+    s->in_c = in_c, s->in_h = in_h, s->in_w = in_w;
+    nn_spec_add(s, NN_INPUT_U8, 0, 0, 0, 0);
+}
+
+int nn_spec_add(nn_spec *s, nn_kind kind, int out, int kernel, int stride, int pad)
+{
+    if (s->num_layers >= NN_MAX_LAYERS)
+        return -1;
+    s->layers[s->num_layers++] = (nn_layer_spec){kind, out, kernel, stride, pad};
+    return 0;
+}
+
+void nn_spec_marionet(nn_spec *s, int in_c, int in_h, int in_w, int actions, int dueling)
+{
+    nn_spec_init(s, in_c, in_h, in_w);
+    nn_spec_add(s, NN_CONV2D, 32, 8, 4, 0);
+    nn_spec_add(s, NN_RELU, 0, 0, 0, 0);
+    nn_spec_add(s, NN_CONV2D, 64, 4, 2, 0);
+    nn_spec_add(s, NN_RELU, 0, 0, 0, 0);
+    nn_spec_add(s, NN_CONV2D, 64, 3, 1, 0);
+    nn_spec_add(s, NN_RELU, 0, 0, 0, 0);
+    nn_spec_add(s, NN_FLATTEN, 0, 0, 0, 0);
+    nn_spec_add(s, NN_LINEAR, 512, 0, 0, 0);
+    nn_spec_add(s, NN_RELU, 0, 0, 0, 0);
+    nn_spec_add(s, dueling ? NN_DUELING : NN_LINEAR, actions, 0, 0, 0);
+}
+
+void nn_spec_mlp(nn_spec *s, int in_features, const int *hidden, int num_hidden, int actions)
+{
+    nn_spec_init(s, in_features, 1, 1);
+    nn_spec_add(s, NN_FLATTEN, 0, 0, 0, 0);
+    for (int i = 0; i < num_hidden; i++) {
+        nn_spec_add(s, NN_LINEAR, hidden[i], 0, 0, 0);
+        nn_spec_add(s, NN_RELU, 0, 0, 0, 0);
+    }
+    nn_spec_add(s, NN_LINEAR, actions, 0, 0, 0);
+}
+
+void nn_spec_ppo(nn_spec *s, int in_c, int in_h, int in_w, int actions)
+{
+    nn_spec_init(s, in_c, in_h, in_w);
+    for (int i = 0; i < 4; i++) {
+        nn_spec_add(s, NN_CONV2D, 32, 3, 2, 1);
+        nn_spec_add(s, NN_RELU, 0, 0, 0, 0);
+    }
+    nn_spec_add(s, NN_FLATTEN, 0, 0, 0, 0);
+    nn_spec_add(s, NN_POLICY_VALUE, actions, 0, 0, 0);
+}
+
+static int fail(char *err, size_t errlen, int layer, const char *why)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "nn: layer %d: %s", layer, why);
+    return -1;
+}
+
+static void add_tensor(nn_model *m, int layer, const char *what, int ndim, const int *shape)
+{
+    nn_param_info *t = &m->param_table[m->num_tensors++];
+    snprintf(t->name, sizeof t->name, "%d.%s", layer - 1, what);
+    t->ndim = ndim;
+    t->count = 1;
+    for (int d = 0; d < 4; d++) {
+        t->shape[d] = d < ndim ? shape[d] : 0;
+        if (d < ndim)
+            t->count *= (size_t)shape[d];
+    }
+    t->offset = m->num_params;
+    m->num_params += t->count;
+}
+
+int nn_model_init(nn_model *m, const nn_spec *spec, char *err, size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    m->spec = *spec;
+    if (spec->num_layers < 2 || spec->layers[0].kind != NN_INPUT_U8)
+        return fail(err, errlen, 0, "a model starts with an input layer and has at least one more");
+    if (spec->in_c < 1 || spec->in_h < 1 || spec->in_w < 1)
+        return fail(err, errlen, 0, "input shape must be positive");
+    int c = spec->in_c, h = spec->in_h, w = spec->in_w, layout = NN_LAYOUT_NCHW;
+    for (int i = 0; i < spec->num_layers; i++) {
+        nn_layer *L = &m->layers[i];
+        const nn_layer_spec *ls = &spec->layers[i];
+        L->spec = *ls;
+        L->in_c = c, L->in_h = h, L->in_w = w, L->in_layout = layout;
+        switch (ls->kind) {
+        case NN_INPUT_U8:
+            if (i != 0)
+                return fail(err, errlen, i, "the input layer must come first");
+            break;
+        case NN_CONV2D: {
+            if (layout == NN_LAYOUT_FLAT)
+                return fail(err, errlen, i, "conv2d needs an image input, not a flat one");
+            if (ls->out < 1 || ls->kernel < 1 || ls->stride < 1 || ls->pad < 0)
+                return fail(err, errlen, i, "conv2d needs positive channels, kernel, stride");
+            if (h + 2 * ls->pad < ls->kernel || w + 2 * ls->pad < ls->kernel)
+                return fail(err, errlen, i, "conv2d kernel larger than its padded input");
+            int shape[4] = {ls->out, c, ls->kernel, ls->kernel};
+            L->weight_offset = m->num_params;
+            add_tensor(m, i, "weight", 4, shape);
+            L->bias_offset = m->num_params;
+            add_tensor(m, i, "bias", 1, &ls->out);
+            h = (h + 2 * ls->pad - ls->kernel) / ls->stride + 1;
+            w = (w + 2 * ls->pad - ls->kernel) / ls->stride + 1;
+            c = ls->out;
+            layout = NN_LAYOUT_NHWC;
+            break;
+        }
+        case NN_RELU:
+            if (i == 1)
+                return fail(err, errlen, i, "relu right after the input does nothing");
+            break;
+        case NN_FLATTEN:
+            c = c * h * w, h = w = 1;
+            layout = NN_LAYOUT_FLAT;
+            break;
+        case NN_LINEAR:
+        case NN_DUELING:
+        case NN_POLICY_VALUE: {
+            if (layout != NN_LAYOUT_FLAT)
+                return fail(err, errlen, i, "linear layers and heads need a flatten before them");
+            if (ls->out < 1)
+                return fail(err, errlen, i, "needs a positive output size");
+            int outs = ls->kind == NN_LINEAR ? ls->out : ls->out + 1;
+            int shape[2] = {outs, c};
+            L->weight_offset = m->num_params;
+            add_tensor(m, i, "weight", 2, shape);
+            L->bias_offset = m->num_params;
+            add_tensor(m, i, "bias", 1, &outs);
+            c = ls->kind == NN_DUELING ? ls->out : outs;
+            break;
+        }
+        default:
+            return fail(err, errlen, i, "unknown layer kind");
+        }
+        L->out_c = c, L->out_h = h, L->out_w = w, L->out_layout = layout;
+        L->in_numel = (size_t)L->in_c * L->in_h * L->in_w;
+        L->out_numel = (size_t)c * h * w;
+        if (m->num_tensors > NN_MAX_TENSORS - 2 && i + 1 < spec->num_layers)
+            return fail(err, errlen, i, "too many parameter tensors");
+    }
+    const nn_layer *last = &m->layers[spec->num_layers - 1];
+    if (last->out_layout != NN_LAYOUT_FLAT)
+        return fail(err, errlen, spec->num_layers - 1, "the model must end flat (add flatten)");
+    m->out_dim = (int)last->out_numel;
+    size_t n = m->num_params ? m->num_params : 1;
+    m->params = calloc(n, sizeof(float));
+    m->grads = calloc(n, sizeof(float));
+    if (!m->params || !m->grads) {
+        nn_model_free(m);
+        return fail(err, errlen, 0, "out of memory for parameters");
+    }
+    return 0;
+}
+
+void nn_model_free(nn_model *m)
+{
+    free(m->params);
+    free(m->grads);
+    m->params = m->grads = NULL;
+}
+
+void nn_model_init_params(nn_model *m, rng *r)
+{
+    /* kaiming_uniform_(a=sqrt(5)) gives gain sqrt(2/6) and bound gain*sqrt(3/fan_in) =
+     * 1/sqrt(fan_in); the bias bound is 1/sqrt(fan_in) too. Weight then bias per layer. */
+    for (int t = 0; t < m->num_tensors; t++) {
+        const nn_param_info *pi = &m->param_table[t];
+        const nn_param_info *wi = pi->ndim == 1 ? pi - 1 : pi; /* a bias follows its weight */
+        size_t fan_in = wi->count / (size_t)wi->shape[0];
+        float bound = (float)(1.0 / sqrt((double)fan_in));
+        float *p = m->params + pi->offset;
+        for (size_t i = 0; i < pi->count; i++)
+            p[i] = (2.0f * rng_uniform_f(r) - 1.0f) * bound;
+    }
+}
+
+void nn_zero_grad(nn_model *m) { memset(m->grads, 0, sizeof(float) * m->num_params); }
+
+void nn_copy_params(nn_model *dst, const nn_model *src)
+{
+    memcpy(dst->params, src->params, sizeof(float) * src->num_params);
+}
+
+int nn_find_param(const nn_model *m, const char *name)
+{
+    for (int t = 0; t < m->num_tensors; t++)
+        if (!strcmp(m->param_table[t].name, name))
+            return t;
+    return -1;
+}
+
+static void conv_shape_of(nn_conv_shape *s, const nn_layer *L, int B)
+{
+    nn_conv_shape_init(s, B, L->in_c, L->in_h, L->in_w, L->spec.out, L->spec.kernel, L->spec.stride,
+                       L->spec.pad, L->in_layout == NN_LAYOUT_NHWC);
+}
+
+static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+
+int nn_work_init(nn_work *w, const nn_model *m, int max_batch, char *err, size_t errlen)
+{
+    memset(w, 0, sizeof *w);
+    if (max_batch < 1)
+        return fail(err, errlen, 0, "max_batch must be at least 1");
+    const size_t B = (size_t)max_batch;
+    size_t acts[NN_MAX_LAYERS] = {0}, rows[NN_MAX_LAYERS] = {0};
+    size_t total = 0, grad = 0, drows = 0, wperm = 0;
+    for (int i = 0; i < m->spec.num_layers; i++) {
+        const nn_layer *L = &m->layers[i];
+        /* ReLU works in place on its input's buffer; nothing downstream needs the input. */
+        if (L->spec.kind != NN_RELU)
+            acts[i] = B * L->out_numel;
+        grad = max_sz(grad, max_sz(L->in_numel, L->out_numel + 1));
+        if (L->spec.kind == NN_CONV2D) {
+            nn_conv_shape s;
+            conv_shape_of(&s, L, max_batch);
+            rows[i] = nn_conv_rows_floats(&s);
+            if (i > 1)
+                drows = max_sz(drows, rows[i]);
+            wperm = max_sz(wperm, nn_conv_wperm_floats(&s));
+        } else if (L->spec.kind == NN_DUELING) {
+            rows[i] = B * (L->out_numel + 1); /* advantages + value, then their gradient */
+        }
+        total += acts[i] + rows[i];
+    }
+    total += 2 * B * grad + drows + 2 * wperm;
+    w->block = malloc(sizeof(float) * total);
+    if (!w->block)
+        return fail(err, errlen, 0, "out of memory for activations");
+    float *p = w->block;
+    for (int i = 0; i < m->spec.num_layers; i++) {
+        w->acts[i] = m->layers[i].spec.kind == NN_RELU ? w->acts[i - 1] : p;
+        p += acts[i];
+        w->rows[i] = rows[i] ? p : NULL;
+        p += rows[i];
+    }
+    w->grad_a = p, p += B * grad;
+    w->grad_b = p, p += B * grad;
+    w->drows = p, p += drows;
+    w->wperm = p, p += wperm;
+    w->dwperm = p;
+    w->max_batch = max_batch;
+    return 0;
+}
+
+void nn_work_free(nn_work *w)
+{
+    free(w->block);
+    memset(w, 0, sizeof *w);
+}
+
+const float *nn_forward(const nn_model *m, nn_work *w, const uint8_t *obs, int B)
+{
+    if (B < 1 || B > w->max_batch)
+        return NULL;
+    w->batch = B;
+    const float *x = NULL;
+    for (int i = 0; i < m->spec.num_layers; i++) {
+        const nn_layer *L = &m->layers[i];
+        float *y = w->acts[i];
+        const float *W = m->params + L->weight_offset, *bias = m->params + L->bias_offset;
+        size_t n = (size_t)B * L->out_numel;
+        switch (L->spec.kind) {
+        case NN_INPUT_U8:
+            nn_input_u8_forward(y, obs, n);
+            break;
+        case NN_CONV2D: {
+            nn_conv_shape s;
+            conv_shape_of(&s, L, B);
+            nn_conv2d_forward(y, w->rows[i], w->wperm, x, W, bias, &s);
+            break;
+        }
+        case NN_RELU:
+            nn_relu_forward(y, x, n);
+            break;
+        case NN_FLATTEN:
+            if (L->in_layout == NN_LAYOUT_NHWC)
+                nn_flatten_nhwc_forward(y, x, B, L->in_c, L->in_h, L->in_w);
+            else
+                memcpy(y, x, sizeof(float) * n);
+            break;
+        case NN_LINEAR:
+            nn_linear_forward(y, x, W, bias, B, L->in_c, L->out_c);
+            break;
+        case NN_DUELING:
+            nn_linear_forward(w->rows[i], x, W, bias, B, L->in_c, L->out_c + 1);
+            nn_dueling_forward(y, w->rows[i], B, L->out_c);
+            break;
+        case NN_POLICY_VALUE:
+            nn_linear_forward(y, x, W, bias, B, L->in_c, L->out_c);
+            break;
+        }
+        x = y;
+    }
+    return x;
+}
+
+void nn_backward(nn_model *m, nn_work *w, const float *dout)
+{
+    const int B = w->batch;
+    const float *g = dout;
+    for (int i = m->spec.num_layers - 1; i >= 1; i--) {
+        const nn_layer *L = &m->layers[i];
+        float *dst = g == w->grad_a ? w->grad_b : w->grad_a;
+        int want_dinp = i > 1; /* layer 0 is the input: observations need no gradient */
+        const float *W = m->params + L->weight_offset;
+        float *dW = m->grads + L->weight_offset, *db = m->grads + L->bias_offset;
+        const float *x = w->acts[i - 1];
+        switch (L->spec.kind) {
+        case NN_INPUT_U8:
+            return;
+        case NN_CONV2D: {
+            nn_conv_shape s;
+            conv_shape_of(&s, L, B);
+            nn_conv2d_backward(want_dinp ? dst : NULL, dW, db, w->drows, w->wperm, w->dwperm, g,
+                               w->rows[i], W, &s);
+            break;
+        }
+        case NN_RELU:
+            nn_relu_backward(dst, g, w->acts[i], (size_t)B * L->out_numel);
+            break;
+        case NN_FLATTEN:
+            if (L->in_layout == NN_LAYOUT_NHWC)
+                nn_flatten_nhwc_backward(dst, g, B, L->in_c, L->in_h, L->in_w);
+            else
+                memcpy(dst, g, sizeof(float) * (size_t)B * L->out_numel);
+            break;
+        case NN_LINEAR:
+        case NN_POLICY_VALUE:
+            nn_linear_backward(want_dinp ? dst : NULL, dW, db, g, x, W, B, L->in_c, L->out_c);
+            break;
+        case NN_DUELING:
+            nn_dueling_backward(w->rows[i], g, B, L->out_c);
+            nn_linear_backward(want_dinp ? dst : NULL, dW, db, w->rows[i], x, W, B, L->in_c,
+                               L->out_c + 1);
+            break;
+        }
+        g = dst;
+    }
+}
