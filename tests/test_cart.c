@@ -9,7 +9,7 @@
 #include "smbrl/sha1.h"
 #include "testlib.h"
 
-/* A 16-byte header followed by `body` bytes where byte i is (i * 7 + 3) & 0xFF,
+/* A 16-byte header followed by `body` bytes of a hash of their offset (not periodic),
  * so that PRG, CHR and the trainer are distinguishable by content. */
 static uint8_t *image(const uint8_t hdr[16], size_t body, size_t *size)
 {
@@ -17,7 +17,7 @@ static uint8_t *image(const uint8_t hdr[16], size_t body, size_t *size)
     uint8_t *p = malloc(*size);
     memcpy(p, hdr, 16);
     for (size_t i = 0; i < body; i++)
-        p[16 + i] = (uint8_t)(i * 7 + 3);
+        p[16 + i] = (uint8_t)(((uint32_t)i * 2654435761u) >> 24);
     return p;
 }
 
