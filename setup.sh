@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 packages=(
-  build-essential cmake ninja-build pkg-config clang
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libopenblas-dev libsdl2-dev libgif-dev libpng-dev libcjson-dev
   libprotobuf-c-dev protobuf-c-compiler
 )
@@ -25,3 +25,7 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSMBRL_WERROR=ON
 cmake --build build -j "$jobs"
 cmake -S . -B build-san -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSMBRL_SANITIZE=ON -DSMBRL_WERROR=ON
 cmake --build build-san -j "$jobs"
+# libFuzzer target for the ROM loader (clang's libFuzzer runtime is in libclang-rt-14-dev).
+cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DSMBRL_FUZZ=ON -DSMBRL_WERROR=ON
+cmake --build build-fuzz -j "$jobs" --target fuzz_cart

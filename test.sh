@@ -9,6 +9,6 @@ ctest --test-dir build --output-on-failure -j "$jobs"
 # The sanitizer tree runs the tests labelled "unit" (the long ROM suites run once, above).
 ctest --test-dir build-san --output-on-failure -j "$jobs" -L unit
 if [ -x build-fuzz/fuzz/fuzz_cart ]; then
-  mkdir -p build-fuzz/corpus
+  sh fuzz/seed_corpus.sh build-fuzz/corpus
   build-fuzz/fuzz/fuzz_cart -max_total_time="${SMBRL_FUZZ_SECONDS:-30}" -max_len=65536 build-fuzz/corpus
 fi
