@@ -2,7 +2,7 @@
 """make_golden.py: writes the PyTorch reference fixtures the nn and Double-DQN tests compare against.
 
 Run with Debian's python3-torch 1.13:  /usr/bin/python3 tests/golden/make_golden.py
-It rewrites tests/golden/marionet.smbg and tests/golden/ddqn.smbg. The C tests never need PyTorch.
+It rewrites tests/golden/marionet.smbg, ddqn.smbg and optim.smbg. The C tests never need PyTorch.
 
 File format (.smbg, all little-endian):
   "SMBG"  u32 version (1)  u32 tensor count
@@ -25,6 +25,9 @@ What is in them, and why:
     conv 8 4/2, conv 16 3/1, fc 32, dueling over 3 actions), batch 4, gamma 0.9, different
     online and target weights, one terminal transition; the TD target, the loss and every
     gradient of the online net.
+  optim.smbg: 10 parameters and 3 gradients; the parameters after 3 steps of Adam (lr 0.01,
+    betas 0.8/0.99, eps 1e-6, weight decay 0.01, clip_grad_norm_ 0.5) and of RMSprop (lr 0.01,
+    alpha 0.95, eps 1e-6).
 The references are computed in float64 from the float32 values stored, then stored as float32.
 """
 import os
@@ -208,9 +211,35 @@ def make_ddqn(seed):
     return True
 
 
+def make_optim():
+    """Adam with weight decay and gradient clipping, and RMSprop: 3 steps on given gradients."""
+    torch.manual_seed(7)
+    n = 10
+    p0 = torch.randn(n)
+    grads = torch.randn(3, n) * torch.tensor([0.1, 1.0, 3.0]).reshape(3, 1)
+    w = Writer()
+    w.f32("params", p0)
+    w.f32("grads", grads)
+    pa = p0.double().clone().requires_grad_()
+    opt = torch.optim.Adam([pa], lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.01)
+    for k in range(3):
+        pa.grad = grads[k].double().clone()
+        torch.nn.utils.clip_grad_norm_([pa], 0.5)
+        opt.step()
+    w.f32("adam_clip", pa)
+    pr = p0.double().clone().requires_grad_()
+    opt = torch.optim.RMSprop([pr], lr=0.01, alpha=0.95, eps=1e-6)
+    for k in range(3):
+        pr.grad = grads[k].double().clone()
+        opt.step()
+    w.f32("rmsprop", pr)
+    w.save(os.path.join(HERE, "optim.smbg"))
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     make_marionet()
+    make_optim()
     seed = 99
     while not make_ddqn(seed):
         seed += 1
