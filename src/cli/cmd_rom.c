@@ -229,11 +229,11 @@ static char **nes_files(const char *dir, int *count)
             cap = cap ? cap * 2 : 16;
             char **grown = realloc(names, (size_t)cap * sizeof *names);
             if (!grown)
-                break;
+                goto out_of_memory;
             names = grown;
         }
         if (!(names[n] = strdup(e->d_name)))
-            break;
+            goto out_of_memory;
         n++;
     }
     closedir(d);
@@ -241,6 +241,14 @@ static char **nes_files(const char *dir, int *count)
         qsort(names, (size_t)n, sizeof *names, compare_names);
     *count = n;
     return names;
+
+out_of_memory:
+    closedir(d);
+    while (n > 0)
+        free(names[--n]);
+    free(names);
+    errno = ENOMEM;
+    return NULL;
 }
 
 static int rom_list(int argc, char **argv)

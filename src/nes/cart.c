@@ -228,13 +228,15 @@ static int read_file(const char *path, uint8_t **out, size_t *outsize, char *err
     for (;;) {
         if (len == cap) {
             if (cap >= MAX_FILE_SIZE) {
+                if (fgetc(f) == EOF)
+                    break; /* exactly the limit */
                 free(buf);
                 fclose(f);
                 return fail(err, errlen, -1, "%s: larger than %zu MiB, not a NES ROM", path,
                             MAX_FILE_SIZE >> 20);
             }
             cap = cap ? cap * 2 : 65536;
-            uint8_t *grown = realloc(buf, cap + 1); /* +1: read past the limit to detect it */
+            uint8_t *grown = realloc(buf, cap);
             if (!grown) {
                 free(buf);
                 fclose(f);
