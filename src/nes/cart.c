@@ -27,9 +27,9 @@ static const struct {
     int supported;
 } mappers[] = {
     {0, "NROM", 1},
-    {1, "MMC1", 0},
-    {2, "UxROM", 0},
-    {3, "CNROM", 0},
+    {1, "MMC1", 1},
+    {2, "UxROM", 1},
+    {3, "CNROM", 1},
     {4, "MMC3", 0},
     {7, "AxROM", 0},
 };
