@@ -235,5 +235,8 @@ void nn_work_free(nn_work *w);
 const float *nn_forward(const nn_model *m, nn_work *w, const uint8_t *obs, int B);
 /* Backward of the last forward with w: dout (B,out_dim); gradients accumulate in m->grads. */
 void nn_backward(nn_model *m, nn_work *w, const float *dout);
+/* Backward of the first B samples of the last forward (B <= its batch): activations are
+ * batch-major, so one forward of [s; s'] serves a backward of s alone. dout (B,out_dim). */
+void nn_backward_batch(nn_model *m, nn_work *w, const float *dout, int B);
 
 #endif

@@ -310,9 +310,12 @@ const float *nn_forward(const nn_model *m, nn_work *w, const uint8_t *obs, int B
     return x;
 }
 
-void nn_backward(nn_model *m, nn_work *w, const float *dout)
+void nn_backward(nn_model *m, nn_work *w, const float *dout) { nn_backward_batch(m, w, dout, w->batch); }
+
+void nn_backward_batch(nn_model *m, nn_work *w, const float *dout, int B)
 {
-    const int B = w->batch;
+    if (B < 1 || B > w->batch)
+        return;
     const float *g = dout;
     for (int i = m->spec.num_layers - 1; i >= 1; i--) {
         const nn_layer *L = &m->layers[i];
