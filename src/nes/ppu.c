@@ -1,0 +1,580 @@
+/* ppu.c: the 2C02 picture processor, caught up lazily to the CPU.
+ *
+ * The PPU runs in segments: ppu_catch_up() advances from the current dot to a
+ * target dot, splitting at line ends, and run_segment() performs, in order,
+ * everything the hardware does on the dots of that segment: background tile
+ * fetches at dots 8k+1 and scroll increments at 8k (loopy v), the horizontal
+ * copy at 257, vertical copy at 280-304 of the pre-render line, sprite
+ * evaluation for the next line (result as of dot 65, overflow flag at its exact
+ * dot), sprite fetches at 257, vblank at 241:1, flag clears at 261:1, pixels at
+ * dots 1-256. A CPU access catches up first, so every register read and write
+ * lands on its exact dot; between accesses whole lines run in one call.
+ *
+ * A skipped frame (no pixel buffer) composes no pixels: it keeps the fetch
+ * pipeline, scroll counters and sprite evaluation, and checks sprite-0 hit only
+ * over sprite 0's eight pixels. References: nesdev wiki "PPU rendering",
+ * "PPU scrolling", "PPU sprite evaluation", "PPU frame timing". */
+#include <string.h>
+
+#include "nes/nes_internal.h"
+
+enum { STATUS_OVERFLOW = 0x20, STATUS_HIT = 0x40, STATUS_VBLANK = 0x80 };
+enum { MASK_GRAY = 0x01, MASK_BG_LEFT = 0x02, MASK_SPR_LEFT = 0x04, MASK_BG = 0x08, MASK_SPR = 0x10 };
+enum { CTRL_INC32 = 0x04, CTRL_SPR_TABLE = 0x08, CTRL_BG_TABLE = 0x10, CTRL_SPR16 = 0x20, CTRL_NMI = 0x80 };
+/* Open-bus bits fade in about 600 ms on hardware; in dots: */
+#define IO_DECAY_DOTS (5369318ull * 6 / 10)
+
+static inline uint8_t bit_reverse(uint8_t b)
+{
+    b = (uint8_t)((b & 0xF0) >> 4 | (b & 0x0F) << 4);
+    b = (uint8_t)((b & 0xCC) >> 2 | (b & 0x33) << 2);
+    b = (uint8_t)((b & 0xAA) >> 1 | (b & 0x55) << 1);
+    return b;
+}
+
+static inline uint8_t chr_read(const nes *n, uint16_t addr)
+{
+    return n->host.chr[(addr >> 10) & 7][addr & 0x3FF];
+}
+
+static inline uint8_t palette_index(uint16_t addr)
+{
+    addr &= 0x1F;
+    if ((addr & 0x13) == 0x10)
+        addr &= 0x0F; /* $3F10/14/18/1C mirror $3F00/04/08/0C */
+    return (uint8_t)addr;
+}
+
+static uint8_t vram_read(const nes *n, uint16_t addr)
+{
+    addr &= 0x3FFF;
+    if (addr < 0x2000)
+        return chr_read(n, addr);
+    if (addr < 0x3F00)
+        return n->host.nt[(addr >> 10) & 3][addr & 0x3FF];
+    return n->ppu.palette[palette_index(addr)];
+}
+
+static void vram_write(nes *n, uint16_t addr, uint8_t value)
+{
+    addr &= 0x3FFF;
+    if (addr < 0x2000) {
+        if (!n->host.cart->chr) /* CHR RAM only; CHR ROM ignores writes */
+            n->host.chr[addr >> 10][addr & 0x3FF] = value;
+    } else if (addr < 0x3F00) {
+        n->host.nt[(addr >> 10) & 3][addr & 0x3FF] = value;
+    } else {
+        n->ppu.palette[palette_index(addr)] = value & 0x3F;
+    }
+}
+
+static inline int rendering(const struct ppu *p) { return (p->mask & (MASK_BG | MASK_SPR)) != 0; }
+
+static inline void increment_x(struct ppu *p)
+{
+    if ((p->v & 0x1F) == 31) {
+        p->v &= (uint16_t)~0x1F;
+        p->v ^= 0x400;
+    } else {
+        p->v++;
+    }
+}
+
+static inline void increment_y(struct ppu *p)
+{
+    if ((p->v & 0x7000) != 0x7000) {
+        p->v += 0x1000;
+        return;
+    }
+    p->v &= (uint16_t)~0x7000;
+    int y = (p->v & 0x3E0) >> 5;
+    if (y == 29) {
+        y = 0;
+        p->v ^= 0x800;
+    } else if (y == 31) {
+        y = 0;
+    } else {
+        y++;
+    }
+    p->v = (uint16_t)((p->v & ~0x3E0) | (y << 5));
+}
+
+static inline void fetch_tile(nes *n, int slot)
+{
+    struct ppu *p = &n->ppu;
+    uint16_t v = p->v;
+    uint8_t tile = n->host.nt[(v >> 10) & 3][v & 0x3FF];
+    uint8_t attr = n->host.nt[(v >> 10) & 3][0x3C0 | ((v >> 4) & 0x38) | ((v >> 2) & 0x07)];
+    uint16_t base = (uint16_t)(((p->ctrl & CTRL_BG_TABLE) ? 0x1000 : 0) + tile * 16 + ((v >> 12) & 7));
+    p->tile_pal[slot] = (uint8_t)((attr >> (((v >> 4) & 4) | (v & 2))) & 3);
+    p->tile_lo[slot] = chr_read(n, base);
+    p->tile_hi[slot] = chr_read(n, (uint16_t)(base + 8));
+}
+
+/* Sprite evaluation on line `line` for line+1, as the hardware scans OAM from
+ * dot 65: 2 dots per sprite checked, 8 per sprite copied, and after eight sprites
+ * the buggy overflow scan whose byte index m increments without carry. */
+static void evaluate_sprites(struct ppu *p, int line)
+{
+    int height = (p->ctrl & CTRL_SPR16) ? 16 : 8;
+    int count = 0, dot = 65;
+    p->next_has_sprite0 = 0;
+    p->overflow_dot = -1;
+    int nspr = 0;
+    for (; nspr < 64 && count < 8; nspr++) {
+        const uint8_t *s = &p->oam[nspr * 4];
+        if ((unsigned)(line - s[0]) < (unsigned)height) {
+            memcpy(&p->secondary[count * 4], s, 4);
+            if (nspr == 0)
+                p->next_has_sprite0 = 1;
+            count++;
+            dot += 8;
+        } else {
+            dot += 2;
+        }
+    }
+    int m = 0;
+    while (nspr < 64) {
+        uint8_t y = p->oam[nspr * 4 + m];
+        if ((unsigned)(line - y) < (unsigned)height) {
+            p->overflow_dot = dot + 1;
+            break;
+        }
+        nspr++;
+        m = (m + 1) & 3;
+        dot += 2;
+    }
+    p->secondary_count = (uint8_t)count;
+}
+
+static void fetch_sprites(nes *n, int line)
+{
+    struct ppu *p = &n->ppu;
+    int height = (p->ctrl & CTRL_SPR16) ? 16 : 8;
+    p->sprite_count = p->secondary_count;
+    p->sprite0_on_line = p->next_has_sprite0;
+    for (int i = 0; i < p->sprite_count; i++) {
+        const uint8_t *s = &p->secondary[i * 4];
+        int row = line - s[0];
+        uint8_t tile = s[1], attr = s[2];
+        if (attr & 0x80)
+            row = height - 1 - row;
+        uint16_t addr;
+        if (height == 16) {
+            addr = (uint16_t)(((tile & 1) ? 0x1000 : 0) + (tile & 0xFE) * 16);
+            if (row >= 8) {
+                addr += 16;
+                row -= 8;
+            }
+        } else {
+            addr = (uint16_t)(((p->ctrl & CTRL_SPR_TABLE) ? 0x1000 : 0) + tile * 16);
+        }
+        addr = (uint16_t)(addr + row);
+        uint8_t lo = chr_read(n, addr), hi = chr_read(n, (uint16_t)(addr + 8));
+        if (attr & 0x40) {
+            lo = bit_reverse(lo);
+            hi = bit_reverse(hi);
+        }
+        p->sprites[i].lo = lo;
+        p->sprites[i].hi = hi;
+        p->sprites[i].attr = attr;
+        p->sprites[i].x = s[3];
+    }
+    /* The sprite line buffer is rebuilt from these units when first needed. */
+    p->sprite_line_valid = 0;
+}
+
+/* Sprite pixels of the current line: bits 0-1 colour (0 = none), 2-3 palette,
+ * 5 behind background, 6 from OAM sprite 0. The first opaque sprite wins. */
+static void build_sprite_line(struct ppu *p)
+{
+    memset(p->sprite_line, 0, sizeof p->sprite_line);
+    for (int i = 0; i < p->sprite_count; i++) {
+        const struct sprite_unit *s = &p->sprites[i];
+        uint8_t tag = (uint8_t)(((s->attr & 3) << 2) | (s->attr & 0x20) | ((i == 0 && p->sprite0_on_line) ? 0x40 : 0));
+        for (int b = 0; b < 8; b++) {
+            int x = s->x + b;
+            if (x > 255)
+                break;
+            uint8_t c = (uint8_t)(((s->lo >> (7 - b)) & 1) | (((s->hi >> (7 - b)) & 1) << 1));
+            if (c && !(p->sprite_line[x] & 3))
+                p->sprite_line[x] = (uint8_t)(c | tag);
+        }
+    }
+    p->sprite_line_valid = 1;
+}
+
+static inline uint8_t bg_pixel(const struct ppu *p, int x)
+{
+    int pos = x + p->x;
+    int slot = pos >> 3, bit = 7 - (pos & 7);
+    return (uint8_t)(((p->tile_lo[slot] >> bit) & 1) | (((p->tile_hi[slot] >> bit) & 1) << 1));
+}
+
+/* Pixels x0..x1-1 of a visible line with rendering on. */
+static void draw_pixels(nes *n, int line, int x0, int x1)
+{
+    struct ppu *p = &n->ppu;
+    uint8_t *out = n->host.pixels;
+    int bg_on = p->mask & MASK_BG, spr_on = p->mask & MASK_SPR;
+    int hit_possible = p->sprite0_on_line && !(p->status & STATUS_HIT) && bg_on && spr_on;
+    if (!out) {
+        if (!hit_possible)
+            return;
+        /* Skipped frame: only sprite 0's pixels can change what the game sees. */
+        int sx = p->sprites[0].x;
+        int a = x0 > sx ? x0 : sx, b = x1 < sx + 8 ? x1 : sx + 8;
+        if (b > 255)
+            b = 255;
+        if (!(p->mask & MASK_BG_LEFT) || !(p->mask & MASK_SPR_LEFT))
+            if (a < 8)
+                a = 8;
+        for (int x = a; x < b; x++) {
+            int bit = 7 - (x - sx);
+            int sc = ((p->sprites[0].lo >> bit) & 1) | ((p->sprites[0].hi >> bit) & 1);
+            if (sc && bg_pixel(p, x)) {
+                p->status |= STATUS_HIT;
+                return;
+            }
+        }
+        return;
+    }
+    if (spr_on && !p->sprite_line_valid)
+        build_sprite_line(p);
+    uint8_t *row = out + line * NES_WIDTH;
+    uint8_t gray = (p->mask & MASK_GRAY) ? 0x30 : 0x3F;
+    for (int x = x0; x < x1; x++) {
+        uint8_t bc = 0, bpal = 0;
+        if (bg_on && (x >= 8 || (p->mask & MASK_BG_LEFT))) {
+            int pos = x + p->x;
+            int slot = pos >> 3, bit = 7 - (pos & 7);
+            bc = (uint8_t)(((p->tile_lo[slot] >> bit) & 1) | (((p->tile_hi[slot] >> bit) & 1) << 1));
+            bpal = p->tile_pal[slot];
+        }
+        uint8_t sp = 0;
+        if (spr_on && (x >= 8 || (p->mask & MASK_SPR_LEFT)))
+            sp = p->sprite_line[x];
+        uint8_t idx;
+        if ((sp & 3) && bc) {
+            if ((sp & 0x40) && x != 255 && bg_on)
+                p->status |= STATUS_HIT;
+            idx = (sp & 0x20) ? (uint8_t)(bpal * 4 + bc) : (uint8_t)(0x10 | (sp & 0x0F));
+        } else if (sp & 3) {
+            idx = (uint8_t)(0x10 | (sp & 0x0F));
+        } else if (bc) {
+            idx = (uint8_t)(bpal * 4 + bc);
+        } else {
+            idx = 0;
+        }
+        row[x] = p->palette[idx] & gray;
+    }
+}
+
+/* Visible line with rendering off: the backdrop (or the palette entry v points
+ * at, when v is inside palette RAM). */
+static void draw_backdrop(nes *n, int line, int x0, int x1)
+{
+    struct ppu *p = &n->ppu;
+    if (!n->host.pixels)
+        return;
+    uint8_t c = ((p->v & 0x3F00) == 0x3F00) ? p->palette[palette_index(p->v)] : p->palette[0];
+    c &= (p->mask & MASK_GRAY) ? 0x30 : 0x3F;
+    memset(n->host.pixels + line * NES_WIDTH + x0, c, (size_t)(x1 - x0));
+}
+
+static void set_vblank(nes *n)
+{
+    struct ppu *p = &n->ppu;
+    p->frames++;
+    if (p->suppress_vbl) {
+        p->suppress_vbl = 0;
+        return;
+    }
+    p->status |= STATUS_VBLANK;
+    if (p->ctrl & CTRL_NMI) {
+        p->nmi_line = 1;
+        /* Dot clock p->clock + 1 has just been reached; the CPU cycle whose
+         * access sees it detects the edge at its end. */
+        uint64_t k = p->clock + 1;
+        uint64_t c = k > 3 ? (k - 3 + 2) / 3 : 0;
+        if (c < n->cpu.nmi_edge)
+            n->cpu.nmi_edge = c;
+    }
+}
+
+/* Executes dots [from, to) of the current line; `to` does not pass the line end. */
+static void run_segment(nes *n, int from, int to)
+{
+    struct ppu *p = &n->ppu;
+    int line = p->scanline;
+
+    if (line == 241) {
+        if (from <= 1 && to > 1) {
+            p->clock += (uint64_t)(1 - from);
+            set_vblank(n);
+            p->clock -= (uint64_t)(1 - from);
+        }
+        return;
+    }
+    if (line > 240 && line < 261)
+        return;
+    if (line == 240)
+        return;
+
+    int prerender = line == 261;
+    if (prerender && from <= 1 && to > 1) {
+        p->status &= (uint8_t)~(STATUS_VBLANK | STATUS_HIT | STATUS_OVERFLOW);
+        p->nmi_line = 0;
+    }
+    if (!prerender && from == 0)
+        p->emphasis[line] = p->mask >> 5;
+
+    if (!rendering(p)) {
+        if (!prerender) {
+            int a = from < 1 ? 1 : from, b = to > 257 ? 257 : to;
+            if (a < b)
+                draw_backdrop(n, line, a - 1, b - 1);
+        }
+        return;
+    }
+
+    /* Background fetches and scroll increments on dots 1-256. */
+    if (from < 257 && to > 1) {
+        int lo = from < 1 ? 1 : from, hi = to > 257 ? 257 : to;
+        for (int k = (lo - 1) >> 3; k < 32 && 8 * k + 1 < hi + 7; k++) {
+            int fd = 8 * k + 1, id = 8 * k + 8;
+            if (fd >= lo && fd < hi)
+                fetch_tile(n, k + 2);
+            if (id >= lo && id < hi) {
+                increment_x(p);
+                if (k == 31)
+                    increment_y(p);
+            }
+        }
+    }
+    /* Sprite evaluation for the next line, and the overflow flag at its dot. */
+    if (!prerender && from <= 65 && to > 65)
+        evaluate_sprites(p, line);
+    if (!prerender && p->overflow_dot >= 0 && p->overflow_dot >= from && p->overflow_dot < to) {
+        p->status |= STATUS_OVERFLOW;
+        p->overflow_dot = -1;
+    }
+    /* Pixels of this line. */
+    if (!prerender && from < 257 && to > 1) {
+        int a = from < 1 ? 1 : from, b = to > 257 ? 257 : to;
+        draw_pixels(n, line, a - 1, b - 1);
+    }
+    if (from <= 257 && to > 257) {
+        p->v = (uint16_t)((p->v & ~0x041F) | (p->t & 0x041F));
+        if (prerender)
+            p->secondary_count = 0, p->next_has_sprite0 = 0;
+        fetch_sprites(n, line);
+        p->oam_addr = 0;
+    }
+    if (prerender && from <= 304 && to > 280)
+        p->v = (uint16_t)((p->v & ~0x7BE0) | (p->t & 0x7BE0));
+    /* The first two tiles of the next line. */
+    if (to > 321) {
+        if (from <= 321) fetch_tile(n, 0);
+        if (from <= 328 && to > 328) increment_x(p);
+        if (from <= 329 && to > 329) fetch_tile(n, 1);
+        if (from <= 336 && to > 336) increment_x(p);
+    }
+}
+
+static inline int line_length(const struct ppu *p)
+{
+    return (p->scanline == 261 && p->odd_frame && rendering(p)) ? 340 : 341;
+}
+
+void ppu_catch_up(nes *n, uint64_t target)
+{
+    struct ppu *p = &n->ppu;
+    while (p->clock < target) {
+        int len = line_length(p);
+        uint64_t left = target - p->clock;
+        int to = (uint64_t)(len - p->dot) <= left ? len : p->dot + (int)left;
+        run_segment(n, p->dot, to);
+        p->clock += (uint64_t)(to - p->dot);
+        p->dot = to;
+        if (to == len) {
+            p->dot = 0;
+            if (++p->scanline == 262) {
+                p->scanline = 0;
+                p->odd_frame ^= 1;
+            }
+        }
+    }
+}
+
+/* Dots from the current position until (line, dot) is next to run, assuming
+ * rendering stays as it is now (any register write re-computes this). */
+uint64_t ppu_dots_until(const nes *n, int line, int dot)
+{
+    const struct ppu *p = &n->ppu;
+    int64_t here = (int64_t)p->scanline * 341 + p->dot, there = (int64_t)line * 341 + dot;
+    int64_t d = there - here;
+    int64_t skip = (p->odd_frame && rendering(p)) ? 1 : 0;
+    if (d <= 0) {
+        d += 262 * 341;
+        /* Passing the end of the pre-render line: an odd frame with rendering skips a dot. */
+        if (here <= 261 * 341 + 339)
+            d -= skip;
+    }
+    return (uint64_t)d;
+}
+
+uint8_t ppu_peek_status(const nes *n) { return n->ppu.status; }
+
+static void refresh_latch(struct ppu *p, uint8_t value, uint8_t bits)
+{
+    p->io_latch = (uint8_t)((p->io_latch & ~bits) | (value & bits));
+    for (int b = 0; b < 8; b++)
+        if (bits & (1 << b))
+            p->io_decay[b] = p->clock;
+}
+
+static void decay_latch(struct ppu *p)
+{
+    for (int b = 0; b < 8; b++)
+        if ((p->io_latch & (1 << b)) && p->clock - p->io_decay[b] > IO_DECAY_DOTS)
+            p->io_latch &= (uint8_t)~(1 << b);
+}
+
+static void increment_v_after_access(struct ppu *p)
+{
+    /* During rendering, $2007 access bumps coarse X and fine Y together. */
+    if (rendering(p) && (p->scanline < 240 || p->scanline == 261)) {
+        increment_x(p);
+        increment_y(p);
+    } else {
+        p->v = (uint16_t)((p->v + ((p->ctrl & CTRL_INC32) ? 32 : 1)) & 0x7FFF);
+    }
+}
+
+uint8_t ppu_read_register(nes *n, uint16_t addr)
+{
+    struct ppu *p = &n->ppu;
+    decay_latch(p);
+    switch (addr & 7) {
+    case 2: {
+        /* A read just before vblank starts stops this frame's flag and NMI;
+         * a read in the same CPU cycle as the set cancels the NMI. */
+        if (p->scanline == 241 && p->dot == 1)
+            p->suppress_vbl = 1;
+        uint8_t r = (uint8_t)((p->status & 0xE0) | (p->io_latch & 0x1F));
+        if ((p->status & STATUS_VBLANK) && n->cpu.nmi_edge >= n->cycle && n->cpu.nmi_edge != NES_NEVER)
+            n->cpu.nmi_edge = NES_NEVER;
+        p->status &= (uint8_t)~STATUS_VBLANK;
+        p->nmi_line = 0;
+        p->w = 0;
+        refresh_latch(p, r, 0xE0);
+        return r;
+    }
+    case 4: {
+        uint8_t r = p->oam[p->oam_addr];
+        if ((p->oam_addr & 3) == 2)
+            r &= 0xE3; /* attribute bits 2-4 do not exist */
+        refresh_latch(p, r, 0xFF);
+        return r;
+    }
+    case 7: {
+        uint16_t a = p->v & 0x3FFF;
+        uint8_t r;
+        if (a >= 0x3F00) {
+            /* Palette reads are direct; the buffer gets the nametable byte underneath. */
+            r = (uint8_t)((vram_read(n, a) & 0x3F) | (p->io_latch & 0xC0));
+            p->read_buffer = vram_read(n, (uint16_t)(a - 0x1000));
+            refresh_latch(p, r, 0x3F);
+        } else {
+            r = p->read_buffer;
+            p->read_buffer = vram_read(n, a);
+            refresh_latch(p, r, 0xFF);
+        }
+        increment_v_after_access(p);
+        return r;
+    }
+    default:
+        return p->io_latch; /* write-only registers read the open bus */
+    }
+}
+
+void ppu_write_register(nes *n, uint16_t addr, uint8_t value)
+{
+    struct ppu *p = &n->ppu;
+    refresh_latch(p, value, 0xFF);
+    switch (addr & 7) {
+    case 0: {
+        uint8_t was = p->ctrl;
+        p->ctrl = value;
+        p->t = (uint16_t)((p->t & ~0x0C00) | ((value & 3) << 10));
+        if (!(was & CTRL_NMI) && (value & CTRL_NMI) && (p->status & STATUS_VBLANK)) {
+            p->nmi_line = 1;
+            if (n->cycle + 1 < n->cpu.nmi_edge)
+                n->cpu.nmi_edge = n->cycle + 1;
+        } else if ((was & CTRL_NMI) && !(value & CTRL_NMI)) {
+            p->nmi_line = 0;
+            if (n->cpu.nmi_edge != NES_NEVER && n->cpu.nmi_edge >= n->cycle)
+                n->cpu.nmi_edge = NES_NEVER;
+        }
+        break;
+    }
+    case 1:
+        p->mask = value;
+        break;
+    case 3:
+        p->oam_addr = value;
+        break;
+    case 4:
+        p->oam[p->oam_addr++] = value;
+        break;
+    case 5:
+        if (!p->w) {
+            p->t = (uint16_t)((p->t & ~0x001F) | (value >> 3));
+            p->x = value & 7;
+        } else {
+            p->t = (uint16_t)((p->t & ~0x73E0) | ((value & 7) << 12) | ((value & 0xF8) << 2));
+        }
+        p->w ^= 1;
+        break;
+    case 6:
+        if (!p->w) {
+            p->t = (uint16_t)((p->t & 0x00FF) | ((value & 0x3F) << 8));
+        } else {
+            p->t = (uint16_t)((p->t & 0x7F00) | value);
+            p->v = p->t;
+        }
+        p->w ^= 1;
+        break;
+    case 7:
+        vram_write(n, p->v, value);
+        increment_v_after_access(p);
+        break;
+    default:
+        break;
+    }
+}
+
+void ppu_oam_dma(nes *n, const uint8_t *page)
+{
+    struct ppu *p = &n->ppu;
+    for (int i = 0; i < 256; i++)
+        p->oam[(uint8_t)(p->oam_addr + i)] = page[i];
+}
+
+void ppu_power(nes *n)
+{
+    struct ppu *p = &n->ppu;
+    memset(p, 0, sizeof *p);
+    p->overflow_dot = -1;
+    memset(p->oam, 0xFF, sizeof p->oam);
+}
+
+void ppu_reset(nes *n)
+{
+    struct ppu *p = &n->ppu;
+    p->ctrl = 0;
+    p->mask = 0;
+    p->w = 0;
+    p->read_buffer = 0;
+}

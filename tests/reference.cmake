@@ -1,0 +1,5 @@
+# The emulator against Nestopia's per-frame Super Mario Bros state for recorded input.
+foreach(name smb-random-1 smb-random-2 smb-random-3 smb-progress-1)
+  add_test(NAME reference_${name} COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/reference_trace.sh $<TARGET_FILE:smbrl> ${name})
+  set_tests_properties(reference_${name} PROPERTIES SKIP_RETURN_CODE 77 LABELS roms)
+endforeach()
