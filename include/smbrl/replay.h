@@ -59,4 +59,44 @@ size_t replay_memory_bytes(const replay *m);
 int replay_save(const replay *m, const char *path, char *err, size_t errlen);
 int replay_load(replay *m, const char *path, char *err, size_t errlen);
 
+/* ---- Additions: options, n-step returns, prioritized replay, sizing. ----
+ * replay_config fields left 0 take their defaults. The options below are a
+ * separate struct so that replay_config keeps its layout; a zeroed
+ * replay_options (or NULL) is plain one-step uniform replay.
+ *
+ * Storage: one frame slot per stored frame. An episode stores its reset frame
+ * plus one frame per step, so the ring holds capacity + frame_reserve frames
+ * plus a few per stream; when episodes are so short that their reset frames do
+ * not fit in the reserve, the oldest transitions are dropped early and
+ * replay_size() stays a little under capacity. States are channel-first with
+ * channel stack-1 the newest frame. */
+typedef struct replay_options {
+    int n_step;           /* 0 or 1: one-step; n > 1 (at most 16) stores
+                           * (s_t, a_t, sum_{i<n} gamma^i r_{t+i}, s_{t+n}, done);
+                           * near an episode's end the return is cut at the
+                           * terminal step and done is 1. Non-terminal samples
+                           * always bootstrap with gamma^n. An episode abandoned
+                           * by replay_begin_episode without done drops its
+                           * last n-1 unfinished steps. */
+    float gamma;          /* discount of the n-step return, in [0, 1]; read only when n_step > 1 */
+    float alpha;          /* 0: uniform sampling; > 0: proportional prioritized replay,
+                           * P(i) = p_i^alpha / sum_j p_j^alpha */
+    float priority_eps;   /* p_i = |TD error| + eps; 0 -> 1e-6 */
+    size_t frame_reserve; /* frame slots beyond capacity for reset frames; 0 -> capacity / 256 */
+} replay_options;
+
+replay *replay_create_ex(const replay_config *cfg, const replay_options *opt, char *err, size_t errlen);
+/* Heap bytes replay_create_ex would hold for this config (0 when it is invalid). */
+size_t replay_bytes_needed(const replay_config *cfg, const replay_options *opt);
+/* replay_sample plus, when not NULL, each draw's index (for
+ * replay_update_priorities) and importance weight (N * P(i))^-beta divided by
+ * the batch's largest weight; with uniform sampling every weight is 1.
+ * Any field of `batch` may be NULL to skip it. */
+int replay_sample_ex(const replay *m, rng *r, int n, float beta, replay_batch *batch,
+                     uint64_t *indices, float *weights);
+/* Sets priority |td_abs[i]| + eps for the sampled indices. Indices of
+ * transitions dropped since they were sampled, and non-finite values, are
+ * skipped. Returns how many priorities were set (0 when prioritization is off). */
+int replay_update_priorities(replay *m, int n, const uint64_t *indices, const float *td_abs);
+
 #endif
