@@ -611,8 +611,32 @@ static void test_dtypes(void)
     CHECK_EQ_INT(st_dtype_size(ST_DTYPE_COUNT), 0);
 }
 
-int main(void)
+/* The fixture tests/safetensors_xcheck.py reads with Python's own json and struct:
+ * an independent reader of our output (Debian has no safetensors package). */
+static int write_fixture(const char *path)
 {
+    float a[2][3];
+    for (int i = 0; i < 6; i++)
+        a[i / 3][i % 3] = (float)i * 0.5f - 1.0f;
+    int64_t b[3] = {-1, 0, (int64_t)1 << 40};
+    uint8_t c[5] = {0, 1, 2, 3, 255};
+    double d = 3.141592653589793;
+    int64_t sa[2] = {2, 3}, sb[1] = {3}, sc[1] = {5}, se[2] = {0, 4};
+    st_tensor_desc t[] = {{"a", ST_F32, 2, sa, a}, {"b", ST_I64, 1, sb, b}, {"c", ST_U8, 1, sc, c},
+                          {"d", ST_F64, 0, NULL, &d}, {"e", ST_F32, 2, se, NULL}};
+    st_kv meta[] = {{"step", "42"}, {"note", "caf\xc3\xa9 \"q\"\n"}};
+    char err[512];
+    if (st_write(path, t, 5, meta, 2, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "--fixture") == 0)
+        return write_fixture(argv[2]);
     make_tmpdir();
     test_dtypes();
     test_known_answer_read();
