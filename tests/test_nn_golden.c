@@ -48,7 +48,7 @@ int main(void)
     nn_work w;
     char err[128];
     CHECK(nn_model_init(&m, &spec, err, sizeof err) == 0);
-    CHECK(nn_work_init(&w, &m, B, err, sizeof err) == 0);
+    CHECK(nn_work_init(&w, &m, B, 1, err, sizeof err) == 0);
     CHECK_EQ_INT(m.num_tensors, 10);
     /* The names and shapes a PyTorch user sees in the tutorial's MarioNet.online. */
     static const char *names[] = {"0.weight", "0.bias", "2.weight", "2.bias", "4.weight",

@@ -256,6 +256,38 @@ static double model_obj(model_ctx *c)
  * layout) falls well short. Float rounding (small h) and ReLU kinks (large h) leave about 1e-2
  * here, hence the loose bound; the per-layer checks above and the PyTorch golden test are the
  * tight ones, this one checks how the layer list wires them together. */
+/* The same forward and backward split over threads: same outputs, same gradients. */
+static void test_threads(rng *r, const nn_spec *spec, int B, int threads)
+{
+    nn_model m;
+    nn_work w1, wt;
+    char err[128];
+    CHECK(nn_model_init(&m, spec, err, sizeof err) == 0);
+    CHECK(nn_work_init(&w1, &m, B, 1, err, sizeof err) == 0);
+    CHECK(nn_work_init(&wt, &m, B, threads, err, sizeof err) == 0);
+    nn_model_init_params(&m, r);
+    size_t nobs = (size_t)B * spec->in_c * spec->in_h * spec->in_w, n = m.num_params;
+    uint8_t *obs = malloc(nobs);
+    for (size_t i = 0; i < nobs; i++)
+        obs[i] = (uint8_t)rng_below(r, 256);
+    float *R = malloc(sizeof(float) * B * m.out_dim), *g1 = malloc(sizeof(float) * n);
+    fill(r, R, (size_t)B * m.out_dim, -1, 1);
+    const float *y1 = nn_forward(&m, &w1, obs, B);
+    nn_zero_grad(&m);
+    nn_backward_batch(&m, &w1, R, B - 1);
+    memcpy(g1, m.grads, sizeof(float) * n);
+    const float *yt = nn_forward(&m, &wt, obs, B);
+    nn_zero_grad(&m);
+    nn_backward_batch(&m, &wt, R, B - 1);
+    printf("%d threads against 1, batch %d:\n", threads, B);
+    CHECK(smbg_compare("forward", yt, y1, (size_t)B * m.out_dim, 1e-6));
+    CHECK(smbg_compare("gradients (first B-1 samples)", m.grads, g1, n, 1e-5));
+    free(obs), free(R), free(g1);
+    nn_work_free(&w1);
+    nn_work_free(&wt);
+    nn_model_free(&m);
+}
+
 static void test_model(rng *r, const char *what, const nn_spec *spec, int B)
 {
     nn_model m;
@@ -267,7 +299,7 @@ static void test_model(rng *r, const char *what, const nn_spec *spec, int B)
         printf("%s\n", err);
         return;
     }
-    CHECK(nn_work_init(&w, &m, B, err, sizeof err) == 0);
+    CHECK(nn_work_init(&w, &m, B, 1, err, sizeof err) == 0);
     nn_model_init_params(&m, r);
     size_t nobs = (size_t)B * spec->in_c * spec->in_h * spec->in_w;
     uint8_t *obs = malloc(nobs);
@@ -415,11 +447,13 @@ int main(void)
     nn_spec_add(&spec, NN_RELU, 0, 0, 0, 0);
     nn_spec_add(&spec, NN_DUELING, 5, 0, 0, 0);
     test_model(&r, "small Nature-DQN + dueling", &spec, 3);
+    test_threads(&r, &spec, 7, 3);
     nn_spec_ppo(&spec, 4, 24, 24, 6);
     test_model(&r, "PPO trunk + policy/value", &spec, 2);
     int hidden[2] = {16, 16};
     nn_spec_mlp(&spec, 10, hidden, 2, 3);
     test_model(&r, "MLP", &spec, 4);
+    test_threads(&r, &spec, 5, 2);
 
     test_init_and_table(&r);
     test_optim();

@@ -19,6 +19,7 @@ enum { DDQN_LOSS_HUBER = 0, DDQN_LOSS_MSE = 1 };
 typedef struct ddqn_config {
     int batch_size;      /* 32 in the tutorial */
     int max_act_batch;   /* largest batch ddqn_act_greedy evaluates in one forward; 8 */
+    int threads;         /* threads each batch is split over (nn_work_init); 1 */
     float gamma;         /* 0.9 */
     int64_t burnin;      /* steps before learning starts; 10000 */
     int learn_every;     /* steps between updates; 3 */

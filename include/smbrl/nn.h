@@ -62,6 +62,10 @@ size_t nn_conv_wperm_floats(const nn_conv_shape *s);
  * out (B,OH,OW,OC); inp as s->nhwc_in says; weight (OC,C,K,K); bias (OC). */
 void nn_conv2d_forward(float *out, float *rows, float *wperm, const float *inp, const float *weight,
                        const float *bias, const nn_conv_shape *s);
+/* The same for a first layer: inp is uint8 NCHW observations (s->nhwc_in must be 0), read
+ * as v / 255 while the patches are built, so the scaled floats are never stored. */
+void nn_conv2d_forward_u8(float *out, float *rows, const uint8_t *inp, const float *weight,
+                          const float *bias, const nn_conv_shape *s);
 /* dinp (layout of inp; NULL skips it, as for a first layer fed by observations) is
  * overwritten; dweight (OC,C,K,K) and dbias (OC) accumulate. dout (B,OH,OW,OC).
  * drows needs nn_conv_rows_floats floats when dinp is wanted; wperm and dwperm need
@@ -215,19 +219,29 @@ void nn_copy_params(nn_model *dst, const nn_model *src);
 /* Index of the tensor named `name` in param_table, or -1. */
 int nn_find_param(const nn_model *m, const char *name);
 
-/* Activations and scratch for batches up to max_batch. */
+#define NN_MAX_THREADS 16
+
+/* Activations and scratch for batches up to max_batch. Every buffer is batch-major, so
+ * threads that split a batch work on disjoint slices of the same buffers. */
 typedef struct nn_work {
     int max_batch;
     int batch;             /* batch of the last forward */
+    int threads;           /* threads a batch is split over (1: the caller's thread only) */
     float *acts[NN_MAX_LAYERS];  /* output of each layer (max_batch * out_numel) */
     float *rows[NN_MAX_LAYERS];  /* conv patch matrices, kept for backward */
-    float *grad_a, *grad_b;      /* ping-pong activation gradients */
-    float *drows;                /* conv patch gradients */
-    float *wperm, *dwperm;       /* conv weight scratch */
+    float *grad_a, *grad_b;      /* ping-pong activation gradients, grad_stride per sample */
+    float *drows;                /* conv patch gradients, drows_stride per sample */
+    size_t grad_stride, drows_stride, wperm_floats;
+    float *wperm, *dwperm;       /* conv weight scratch, wperm_floats per thread */
+    float *thread_grads;         /* (threads - 1) x num_params: the other threads' gradients */
     float *block;                /* the one allocation all of the above point into */
 } nn_work;
 
-int nn_work_init(nn_work *w, const nn_model *m, int max_batch, char *err, size_t errlen);
+/* threads > 1 splits each batch into that many slices, one per thread (the caller's plus
+ * threads - 1 started per call), each calling BLAS itself: run BLAS single-threaded then
+ * (nn_set_threads(1)). The result does not depend on the thread count beyond float rounding
+ * of the gradient sum. */
+int nn_work_init(nn_work *w, const nn_model *m, int max_batch, int threads, char *err, size_t errlen);
 void nn_work_free(nn_work *w);
 
 /* Forward pass of B observations (B,in_c,in_h,in_w); returns the output (B,out_dim)

@@ -11,6 +11,7 @@ void ddqn_config_default(ddqn_config *c)
     memset(c, 0, sizeof *c);
     c->batch_size = 32;
     c->max_act_batch = 8;
+    c->threads = 1;
     c->gamma = 0.9f;
     c->burnin = 10000;
     c->learn_every = 3;
@@ -45,7 +46,7 @@ ddqn *ddqn_create(const ddqn_config *cfg, const nn_spec *spec, rng *r, char *err
     if (nn_model_init(&a->online, spec, err, errlen) || nn_model_init(&a->target, spec, err, errlen))
         goto fail;
     int max_batch = 2 * cfg->batch_size > cfg->max_act_batch ? 2 * cfg->batch_size : cfg->max_act_batch;
-    if (nn_work_init(&a->work, &a->online, max_batch, err, errlen))
+    if (nn_work_init(&a->work, &a->online, max_batch, cfg->threads, err, errlen))
         goto fail;
     nn_model_init_params(&a->online, r);
     nn_copy_params(&a->target, &a->online);

@@ -69,7 +69,10 @@ static void im2row(float *rows, const float *inp, const nn_conv_shape *s)
                             float *dst = p + ((size_t)c * K + ky) * K;
                             int y = y0 + ky;
                             if (inside) {
-                                memcpy(dst, inp + in_index(s, b, c, y, x0), sizeof(float) * K);
+                                /* K is small (8 or less): a call to memcpy costs more than the copy. */
+                                const float *src = inp + in_index(s, b, c, y, x0);
+                                for (int kx = 0; kx < K; kx++)
+                                    dst[kx] = src[kx];
                                 continue;
                             }
                             for (int kx = 0; kx < K; kx++) {
@@ -80,6 +83,29 @@ static void im2row(float *rows, const float *inp, const nn_conv_shape *s)
                         }
                 }
             }
+}
+
+/* rows from uint8 NCHW observations, each value v read as table[v] = v / 255. */
+static void im2row_u8(float *rows, const uint8_t *inp, const float *table, const nn_conv_shape *s)
+{
+    const int C = s->C, H = s->H, W = s->W, K = s->K, S = s->S, P = s->P;
+    float *p = rows;
+    for (int b = 0; b < s->B; b++)
+        for (int oy = 0; oy < s->OH; oy++)
+            for (int ox = 0; ox < s->OW; ox++)
+                for (int c = 0; c < C; c++)
+                    for (int ky = 0; ky < K; ky++, p += K) {
+                        int y = oy * S - P + ky, x0 = ox * S - P;
+                        const uint8_t *src = inp + (((size_t)b * C + c) * H + y) * W;
+                        if (y < 0 || y >= H) {
+                            memset(p, 0, sizeof(float) * K);
+                            continue;
+                        }
+                        for (int kx = 0; kx < K; kx++) {
+                            int x = x0 + kx;
+                            p[kx] = x < 0 || x >= W ? 0.0f : table[src[x]];
+                        }
+                    }
 }
 
 /* dinp = sum of drows scattered back to where im2row read them. */
@@ -149,6 +175,20 @@ void nn_conv2d_forward(float *out, float *rows, float *wperm, const float *inp, 
     for (int m = 0; m < M; m++)
         memcpy(out + (size_t)m * OC, bias, sizeof(float) * OC);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, KKC, 1.0f, rows, KKC, w, KKC, 1.0f,
+                out, OC);
+}
+
+void nn_conv2d_forward_u8(float *out, float *rows, const uint8_t *inp, const float *weight,
+                          const float *bias, const nn_conv_shape *s)
+{
+    const int M = s->B * s->OH * s->OW, OC = s->OC, KKC = s->K * s->K * s->C;
+    float table[256];
+    for (int v = 0; v < 256; v++)
+        table[v] = (float)v / 255.0f;
+    im2row_u8(rows, inp, table, s);
+    for (int m = 0; m < M; m++)
+        memcpy(out + (size_t)m * OC, bias, sizeof(float) * OC);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, KKC, 1.0f, rows, KKC, weight, KKC, 1.0f,
                 out, OC);
 }
 

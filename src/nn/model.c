@@ -3,6 +3,7 @@
  * Invariant: param_table lists every tensor in buffer order, without gaps, so params,
  * grads and optimizer moments share one layout. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,49 +213,56 @@ static void conv_shape_of(nn_conv_shape *s, const nn_layer *L, int B)
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
-int nn_work_init(nn_work *w, const nn_model *m, int max_batch, char *err, size_t errlen)
+int nn_work_init(nn_work *w, const nn_model *m, int max_batch, int threads, char *err, size_t errlen)
 {
     memset(w, 0, sizeof *w);
     if (max_batch < 1)
         return fail(err, errlen, 0, "max_batch must be at least 1");
+    if (threads < 1 || threads > NN_MAX_THREADS)
+        return fail(err, errlen, 0, "threads must be 1..NN_MAX_THREADS");
     const size_t B = (size_t)max_batch;
     size_t acts[NN_MAX_LAYERS] = {0}, rows[NN_MAX_LAYERS] = {0};
     size_t total = 0, grad = 0, drows = 0, wperm = 0;
     for (int i = 0; i < m->spec.num_layers; i++) {
         const nn_layer *L = &m->layers[i];
-        /* ReLU works in place on its input's buffer; nothing downstream needs the input. */
-        if (L->spec.kind != NN_RELU)
+        /* ReLU works in place on its input's buffer; nothing downstream needs the input. The
+         * input layer's floats are only stored when no convolution reads the bytes directly. */
+        if (L->spec.kind != NN_RELU && !(i == 0 && m->layers[1].spec.kind == NN_CONV2D))
             acts[i] = B * L->out_numel;
         grad = max_sz(grad, max_sz(L->in_numel, L->out_numel + 1));
         if (L->spec.kind == NN_CONV2D) {
             nn_conv_shape s;
-            conv_shape_of(&s, L, max_batch);
-            rows[i] = nn_conv_rows_floats(&s);
+            conv_shape_of(&s, L, 1);
+            rows[i] = B * nn_conv_rows_floats(&s);
             if (i > 1)
-                drows = max_sz(drows, rows[i]);
+                drows = max_sz(drows, nn_conv_rows_floats(&s));
             wperm = max_sz(wperm, nn_conv_wperm_floats(&s));
         } else if (L->spec.kind == NN_DUELING) {
             rows[i] = B * (L->out_numel + 1); /* advantages + value, then their gradient */
         }
         total += acts[i] + rows[i];
     }
-    total += 2 * B * grad + drows + 2 * wperm;
+    total += 2 * B * grad + B * drows + 2 * wperm * (size_t)threads;
+    total += (size_t)(threads - 1) * m->num_params;
     w->block = malloc(sizeof(float) * total);
     if (!w->block)
         return fail(err, errlen, 0, "out of memory for activations");
     float *p = w->block;
     for (int i = 0; i < m->spec.num_layers; i++) {
-        w->acts[i] = m->layers[i].spec.kind == NN_RELU ? w->acts[i - 1] : p;
+        w->acts[i] = m->layers[i].spec.kind == NN_RELU ? w->acts[i - 1] : acts[i] ? p : NULL;
         p += acts[i];
         w->rows[i] = rows[i] ? p : NULL;
         p += rows[i];
     }
+    w->grad_stride = grad, w->drows_stride = drows, w->wperm_floats = wperm;
     w->grad_a = p, p += B * grad;
     w->grad_b = p, p += B * grad;
-    w->drows = p, p += drows;
-    w->wperm = p, p += wperm;
-    w->dwperm = p;
+    w->drows = p, p += B * drows;
+    w->wperm = p, p += wperm * (size_t)threads;
+    w->dwperm = p, p += wperm * (size_t)threads;
+    w->thread_grads = p;
     w->max_batch = max_batch;
+    w->threads = threads;
     return 0;
 }
 
@@ -264,25 +272,32 @@ void nn_work_free(nn_work *w)
     memset(w, 0, sizeof *w);
 }
 
-const float *nn_forward(const nn_model *m, nn_work *w, const uint8_t *obs, int B)
+/* Forward of samples [b0, b0 + nb) of the batch; thread t uses scratch slot t. */
+static const float *forward_range(const nn_model *m, nn_work *w, const uint8_t *obs, int b0, int nb,
+                                  int t)
 {
-    if (B < 1 || B > w->max_batch)
-        return NULL;
-    w->batch = B;
     const float *x = NULL;
+    float *wperm = w->wperm + (size_t)t * w->wperm_floats;
     for (int i = 0; i < m->spec.num_layers; i++) {
         const nn_layer *L = &m->layers[i];
-        float *y = w->acts[i];
+        float *y = w->acts[i] ? w->acts[i] + (size_t)b0 * L->out_numel : NULL;
         const float *W = m->params + L->weight_offset, *bias = m->params + L->bias_offset;
-        size_t n = (size_t)B * L->out_numel;
+        size_t n = (size_t)nb * L->out_numel;
+        const uint8_t *o = obs + (size_t)b0 * L->in_numel;
         switch (L->spec.kind) {
         case NN_INPUT_U8:
-            nn_input_u8_forward(y, obs, n);
+            /* A convolution right after the input scales the bytes while building patches. */
+            if (y)
+                nn_input_u8_forward(y, o, n);
             break;
         case NN_CONV2D: {
             nn_conv_shape s;
-            conv_shape_of(&s, L, B);
-            nn_conv2d_forward(y, w->rows[i], w->wperm, x, W, bias, &s);
+            conv_shape_of(&s, L, nb);
+            float *rows = w->rows[i] + (size_t)b0 * nn_conv_rows_floats(&s) / (size_t)nb;
+            if (i == 1)
+                nn_conv2d_forward_u8(y, rows, obs + (size_t)b0 * m->layers[0].in_numel, W, bias, &s);
+            else
+                nn_conv2d_forward(y, rows, wperm, x, W, bias, &s);
             break;
         }
         case NN_RELU:
@@ -290,24 +305,131 @@ const float *nn_forward(const nn_model *m, nn_work *w, const uint8_t *obs, int B
             break;
         case NN_FLATTEN:
             if (L->in_layout == NN_LAYOUT_NHWC)
-                nn_flatten_nhwc_forward(y, x, B, L->in_c, L->in_h, L->in_w);
+                nn_flatten_nhwc_forward(y, x, nb, L->in_c, L->in_h, L->in_w);
             else
                 memcpy(y, x, sizeof(float) * n);
             break;
         case NN_LINEAR:
-            nn_linear_forward(y, x, W, bias, B, L->in_c, L->out_c);
-            break;
-        case NN_DUELING:
-            nn_linear_forward(w->rows[i], x, W, bias, B, L->in_c, L->out_c + 1);
-            nn_dueling_forward(y, w->rows[i], B, L->out_c);
-            break;
         case NN_POLICY_VALUE:
-            nn_linear_forward(y, x, W, bias, B, L->in_c, L->out_c);
+            nn_linear_forward(y, x, W, bias, nb, L->in_c, L->out_c);
             break;
+        case NN_DUELING: {
+            float *va = w->rows[i] + (size_t)b0 * (L->out_numel + 1);
+            nn_linear_forward(va, x, W, bias, nb, L->in_c, L->out_c + 1);
+            nn_dueling_forward(y, va, nb, L->out_c);
+            break;
+        }
         }
         x = y;
     }
     return x;
+}
+
+/* Backward of samples [b0, b0 + nb); parameter gradients accumulate into grads. */
+static void backward_range(const nn_model *m, nn_work *w, float *grads, const float *dout, int b0,
+                           int nb, int t)
+{
+    const float *g = dout;
+    float *ga = w->grad_a + (size_t)b0 * w->grad_stride, *gb = w->grad_b + (size_t)b0 * w->grad_stride;
+    float *drows = w->drows + (size_t)b0 * w->drows_stride;
+    float *wperm = w->wperm + (size_t)t * w->wperm_floats, *dwperm = w->dwperm + (size_t)t * w->wperm_floats;
+    for (int i = m->spec.num_layers - 1; i >= 1; i--) {
+        const nn_layer *L = &m->layers[i];
+        float *dst = g == ga ? gb : ga;
+        int want_dinp = i > 1; /* layer 0 is the input: observations need no gradient */
+        const float *W = m->params + L->weight_offset;
+        float *dW = grads + L->weight_offset, *db = grads + L->bias_offset;
+        const float *x = w->acts[i - 1] ? w->acts[i - 1] + (size_t)b0 * L->in_numel : NULL;
+        switch (L->spec.kind) {
+        case NN_INPUT_U8:
+            return;
+        case NN_CONV2D: {
+            nn_conv_shape s;
+            conv_shape_of(&s, L, nb);
+            const float *rows = w->rows[i] + (size_t)b0 * nn_conv_rows_floats(&s) / (size_t)nb;
+            nn_conv2d_backward(want_dinp ? dst : NULL, dW, db, drows, wperm, dwperm, g, rows, W, &s);
+            break;
+        }
+        case NN_RELU:
+            nn_relu_backward(dst, g, w->acts[i] + (size_t)b0 * L->out_numel, (size_t)nb * L->out_numel);
+            break;
+        case NN_FLATTEN:
+            if (L->in_layout == NN_LAYOUT_NHWC)
+                nn_flatten_nhwc_backward(dst, g, nb, L->in_c, L->in_h, L->in_w);
+            else
+                memcpy(dst, g, sizeof(float) * (size_t)nb * L->out_numel);
+            break;
+        case NN_LINEAR:
+        case NN_POLICY_VALUE:
+            nn_linear_backward(want_dinp ? dst : NULL, dW, db, g, x, W, nb, L->in_c, L->out_c);
+            break;
+        case NN_DUELING: {
+            float *dva = w->rows[i] + (size_t)b0 * (L->out_numel + 1);
+            nn_dueling_backward(dva, g, nb, L->out_c);
+            nn_linear_backward(want_dinp ? dst : NULL, dW, db, dva, x, W, nb, L->in_c, L->out_c + 1);
+            break;
+        }
+        }
+        g = dst;
+    }
+}
+
+typedef struct nn_job {
+    const nn_model *m;
+    nn_work *w;
+    const uint8_t *obs; /* forward */
+    const float *dout;  /* backward */
+    float *grads;
+    int b0, nb, t;
+    pthread_t tid;
+} nn_job;
+
+static void *forward_job(void *arg)
+{
+    nn_job *j = arg;
+    forward_range(j->m, j->w, j->obs, j->b0, j->nb, j->t);
+    return NULL;
+}
+
+static void *backward_job(void *arg)
+{
+    nn_job *j = arg;
+    memset(j->grads, 0, sizeof(float) * j->m->num_params);
+    backward_range(j->m, j->w, j->grads, j->dout, j->b0, j->nb, j->t);
+    return NULL;
+}
+
+/* Splits B samples over the work's threads (at least one sample each); runs slice 0 on the
+ * caller's thread. Falls back to fewer threads when one cannot be started. */
+static int split(nn_work *w, int B, nn_job *jobs)
+{
+    int T = w->threads < B ? w->threads : B;
+    for (int t = 0; t < T; t++) {
+        jobs[t].b0 = (int)((long)B * t / T);
+        jobs[t].nb = (int)((long)B * (t + 1) / T) - jobs[t].b0;
+        jobs[t].t = t;
+    }
+    return T;
+}
+
+const float *nn_forward(const nn_model *m, nn_work *w, const uint8_t *obs, int B)
+{
+    if (B < 1 || B > w->max_batch)
+        return NULL;
+    w->batch = B;
+    nn_job jobs[NN_MAX_THREADS];
+    int T = split(w, B, jobs), started[NN_MAX_THREADS] = {0};
+    for (int t = 1; t < T; t++) {
+        jobs[t].m = m, jobs[t].w = w, jobs[t].obs = obs;
+        started[t] = pthread_create(&jobs[t].tid, NULL, forward_job, &jobs[t]) == 0;
+        if (!started[t])
+            forward_range(m, w, obs, jobs[t].b0, jobs[t].nb, t);
+    }
+    forward_range(m, w, obs, jobs[0].b0, jobs[0].nb, 0);
+    for (int t = 1; t < T; t++)
+        if (started[t])
+            pthread_join(jobs[t].tid, NULL);
+    return w->acts[m->spec.num_layers - 1];
 }
 
 void nn_backward(nn_model *m, nn_work *w, const float *dout) { nn_backward_batch(m, w, dout, w->batch); }
@@ -316,43 +438,22 @@ void nn_backward_batch(nn_model *m, nn_work *w, const float *dout, int B)
 {
     if (B < 1 || B > w->batch)
         return;
-    const float *g = dout;
-    for (int i = m->spec.num_layers - 1; i >= 1; i--) {
-        const nn_layer *L = &m->layers[i];
-        float *dst = g == w->grad_a ? w->grad_b : w->grad_a;
-        int want_dinp = i > 1; /* layer 0 is the input: observations need no gradient */
-        const float *W = m->params + L->weight_offset;
-        float *dW = m->grads + L->weight_offset, *db = m->grads + L->bias_offset;
-        const float *x = w->acts[i - 1];
-        switch (L->spec.kind) {
-        case NN_INPUT_U8:
-            return;
-        case NN_CONV2D: {
-            nn_conv_shape s;
-            conv_shape_of(&s, L, B);
-            nn_conv2d_backward(want_dinp ? dst : NULL, dW, db, w->drows, w->wperm, w->dwperm, g,
-                               w->rows[i], W, &s);
-            break;
-        }
-        case NN_RELU:
-            nn_relu_backward(dst, g, w->acts[i], (size_t)B * L->out_numel);
-            break;
-        case NN_FLATTEN:
-            if (L->in_layout == NN_LAYOUT_NHWC)
-                nn_flatten_nhwc_backward(dst, g, B, L->in_c, L->in_h, L->in_w);
-            else
-                memcpy(dst, g, sizeof(float) * (size_t)B * L->out_numel);
-            break;
-        case NN_LINEAR:
-        case NN_POLICY_VALUE:
-            nn_linear_backward(want_dinp ? dst : NULL, dW, db, g, x, W, B, L->in_c, L->out_c);
-            break;
-        case NN_DUELING:
-            nn_dueling_backward(w->rows[i], g, B, L->out_c);
-            nn_linear_backward(want_dinp ? dst : NULL, dW, db, w->rows[i], x, W, B, L->in_c,
-                               L->out_c + 1);
-            break;
-        }
-        g = dst;
+    nn_job jobs[NN_MAX_THREADS];
+    int T = split(w, B, jobs), started[NN_MAX_THREADS] = {0};
+    for (int t = 1; t < T; t++) {
+        jobs[t].m = m, jobs[t].w = w;
+        jobs[t].dout = dout + (size_t)jobs[t].b0 * m->out_dim;
+        jobs[t].grads = w->thread_grads + (size_t)(t - 1) * m->num_params;
+        started[t] = pthread_create(&jobs[t].tid, NULL, backward_job, &jobs[t]) == 0;
+        if (!started[t])
+            backward_job(&jobs[t]);
+    }
+    backward_range(m, w, m->grads, dout, jobs[0].b0, jobs[0].nb, 0);
+    for (int t = 1; t < T; t++) {
+        if (started[t])
+            pthread_join(jobs[t].tid, NULL);
+        const float *g = jobs[t].grads;
+        for (size_t i = 0; i < m->num_params; i++)
+            m->grads[i] += g[i];
     }
 }

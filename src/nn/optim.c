@@ -4,6 +4,11 @@
 
 #include "smbrl/nn.h"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define NN_HAVE_AVX_PATH 1
+#endif
+
 float nn_clip_grad_norm(float *grads, size_t n, float max_norm)
 {
     double ss = 0.0;
@@ -27,6 +32,50 @@ void nn_adam_config_default(nn_adam_config *c)
     c->max_grad_norm = 0.0f;
 }
 
+/* The per-element Adam update, operation by operation as torch's single-tensor Adam. */
+static void adam_scalar(float *params, const float *grads, float *m, float *v, size_t from, size_t n,
+                        float b1, float b2, float wd, float eps, float step_size, float bc2_sqrt)
+{
+    for (size_t i = from; i < n; i++) {
+        float g = grads[i];
+        if (wd != 0.0f)
+            g += wd * params[i];
+        m[i] = m[i] * b1 + (1.0f - b1) * g;
+        v[i] = v[i] * b2 + (1.0f - b2) * g * g;
+        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
+        params[i] -= step_size * (m[i] / denom);
+    }
+}
+
+#ifdef NN_HAVE_AVX_PATH
+/* The same operations, 8 lanes at a time, no FMA (so each lane rounds as the scalar code):
+ * the -O2 build does not vectorize sqrtf (errno), and Adam touches every parameter. */
+__attribute__((target("avx"))) static size_t adam_avx(float *params, const float *grads, float *m,
+                                                      float *v, size_t n, float b1, float b2, float wd,
+                                                      float eps, float step_size, float bc2_sqrt)
+{
+    const __m256 vb1 = _mm256_set1_ps(b1), vb2 = _mm256_set1_ps(b2), vwd = _mm256_set1_ps(wd);
+    const __m256 c1 = _mm256_set1_ps(1.0f - b1), c2 = _mm256_set1_ps(1.0f - b2);
+    const __m256 veps = _mm256_set1_ps(eps), vss = _mm256_set1_ps(step_size);
+    const __m256 vbc = _mm256_set1_ps(bc2_sqrt);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 p = _mm256_loadu_ps(params + i), g = _mm256_loadu_ps(grads + i);
+        if (wd != 0.0f)
+            g = _mm256_add_ps(g, _mm256_mul_ps(vwd, p));
+        __m256 mi = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(m + i), vb1), _mm256_mul_ps(c1, g));
+        __m256 gg = _mm256_mul_ps(_mm256_mul_ps(c2, g), g);
+        __m256 vi = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(v + i), vb2), gg);
+        __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), vbc), veps);
+        p = _mm256_sub_ps(p, _mm256_mul_ps(vss, _mm256_div_ps(mi, denom)));
+        _mm256_storeu_ps(m + i, mi);
+        _mm256_storeu_ps(v + i, vi);
+        _mm256_storeu_ps(params + i, p);
+    }
+    return i;
+}
+#endif
+
 void nn_adam_step(const nn_adam_config *c, float *params, float *grads, float *m, float *v,
                   int64_t *step, size_t n)
 {
@@ -38,16 +87,14 @@ void nn_adam_step(const nn_adam_config *c, float *params, float *grads, float *m
     double bc2 = 1.0 - pow((double)c->beta2, (double)t);
     float step_size = (float)(c->lr / bc1);
     float bc2_sqrt = (float)sqrt(bc2);
-    const float b1 = c->beta1, b2 = c->beta2, wd = c->weight_decay, eps = c->eps;
-    for (size_t i = 0; i < n; i++) {
-        float g = grads[i];
-        if (wd != 0.0f)
-            g += wd * params[i];
-        m[i] = m[i] * b1 + (1.0f - b1) * g;
-        v[i] = v[i] * b2 + (1.0f - b2) * g * g;
-        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
-        params[i] -= step_size * (m[i] / denom);
-    }
+    size_t done = 0;
+#ifdef NN_HAVE_AVX_PATH
+    if (__builtin_cpu_supports("avx"))
+        done = adam_avx(params, grads, m, v, n, c->beta1, c->beta2, c->weight_decay, c->eps,
+                        step_size, bc2_sqrt);
+#endif
+    adam_scalar(params, grads, m, v, done, n, c->beta1, c->beta2, c->weight_decay, c->eps,
+                step_size, bc2_sqrt);
 }
 
 void nn_rmsprop_config_default(nn_rmsprop_config *c)
