@@ -478,10 +478,24 @@ int replay_sample_ex(const replay *m, rng *r, int n, float beta, replay_batch *b
         uint32_t next = m->next[slot];
         uint32_t hops = m->flags[slot] & REPLAY_HOPS;
         if (batch) {
-            if (batch->states)
-                gather_stack(m, walk(m, next, hops), batch->states + (size_t)i * obs_bytes);
-            if (batch->next_states)
-                gather_stack(m, next, batch->next_states + (size_t)i * obs_bytes);
+            uint8_t *s = batch->states ? batch->states + (size_t)i * obs_bytes : NULL;
+            uint8_t *ns = batch->next_states ? batch->next_states + (size_t)i * obs_bytes : NULL;
+            if (s)
+                gather_stack(m, walk(m, next, hops), s);
+            if (ns && s && hops < (uint32_t)m->cfg.stack) {
+                /* Next-state channel c is prev^(stack-1-c)(next), state channel
+                 * c + hops the same walk: copy those from the state just
+                 * gathered (in cache) and only the newest hops frames from the ring. */
+                size_t fb = m->frame_bytes, shared = (size_t)m->cfg.stack - hops;
+                memcpy(ns, s + hops * fb, shared * fb);
+                uint32_t y = next;
+                for (size_t c = (size_t)m->cfg.stack; c-- > shared;) {
+                    memcpy(ns + c * fb, frame_at(m, y), fb);
+                    y = m->prev[y];
+                }
+            } else if (ns) {
+                gather_stack(m, next, ns);
+            }
             if (batch->actions)
                 batch->actions[i] = m->action[slot];
             if (batch->rewards)
