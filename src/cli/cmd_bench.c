@@ -7,6 +7,7 @@
 
 static const struct command benches[] = {
     {"emu", bench_emu, "emulator frames per second, rendered and skipped"},
+    {"learn", bench_learn, "Double-DQN update and greedy-action latency (MarioNet)"},
 };
 
 static void bench_usage(FILE *out)

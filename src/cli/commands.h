@@ -19,5 +19,6 @@ int cmd_bench(int argc, char **argv);
 
 /* smbrl bench subcommands, listed in cmd_bench.c. */
 int bench_emu(int argc, char **argv);
+int bench_learn(int argc, char **argv);
 
 #endif
