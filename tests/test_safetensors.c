@@ -5,6 +5,7 @@
 #include "testlib.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -49,10 +50,13 @@ static int count_dir_entries(void)
     return n;
 }
 
+/* Rewrites in place and trims, instead of truncating to zero first: on ext4 mounted
+ * with discard, freeing and reallocating the block on each of thousands of rewrites
+ * costs about a millisecond apiece. */
 static void write_bytes(const char *path, const void *p, size_t n)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
+    int fd = open(path, O_WRONLY | O_CREAT, 0644);
+    if (fd < 0 || (n && write(fd, p, n) != (ssize_t)n) || ftruncate(fd, (off_t)n) != 0 || close(fd) != 0) {
         perror(path);
         exit(1);
     }

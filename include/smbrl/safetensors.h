@@ -4,7 +4,9 @@
  * UTF-8 JSON {"name": {"dtype", "shape", "data_offsets": [begin, end)}, ...,
  * "__metadata__": {string: string}}, then the data area that offsets count from.
  * The writer pads the header with spaces to a multiple of 8, as the reference
- * writer does, and lays tensors out in the order given, back to back.
+ * writer does, and lays tensors out in the order given, back to back (list the
+ * widest dtypes first if readers should find every tensor aligned in the file;
+ * the reference writer sorts that way).
  * Tensor data is little-endian, row-major; this code assumes a little-endian host.
  *
  * The reader loads the whole file and validates all of it before returning a
