@@ -2,6 +2,8 @@
  * NES 2.0 fields, trainer skipping, trailing bytes) and SHA-1 known-answer vectors.
  * Needs no ROM file. */
 #include <stdint.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -281,6 +283,45 @@ static void test_nes2(void)
     free(img);
 }
 
+/* cart_load_file reads the same image as cart_load_memory, and its errors name the path. */
+static void test_file(void)
+{
+    uint8_t h[16];
+    size_t size;
+    char err[512], path[] = "/tmp/smbrl-test-cart-XXXXXX";
+    header(h, 1, 1, 0x01, 0);
+    uint8_t *img = image(h, 24576 + 3, &size);
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) {
+        free(img);
+        return;
+    }
+    CHECK_EQ_INT(write(fd, img, size), size);
+    close(fd);
+
+    cart from_file, from_memory;
+    CHECK_EQ_INT(cart_load_file(&from_file, path, err, sizeof err), 0);
+    CHECK_EQ_INT(cart_load_memory(&from_memory, img, size, err, sizeof err), 0);
+    CHECK_EQ_INT(from_file.prg_size, 16384);
+    CHECK(!memcmp(from_file.sha1, from_memory.sha1, 20));
+    CHECK(!memcmp(from_file.chr, from_memory.chr, 8192));
+    cart_free(&from_file);
+    cart_free(&from_memory);
+
+    /* Cut inside the CHR: the message starts with the path, then the reason. */
+    CHECK_EQ_INT(truncate(path, 16 + 20000), 0);
+    CHECK_EQ_INT(cart_load_file(&from_file, path, err, sizeof err), -1);
+    CHECK(strncmp(err, path, strlen(path)) == 0);
+    CHECK(strstr(err, ": truncated: header says 24576 bytes of PRG+CHR, file has 20000") != NULL);
+    unlink(path);
+    CHECK_EQ_INT(cart_load_file(&from_file, path, err, sizeof err), -1);
+    CHECK(strncmp(err, path, strlen(path)) == 0 && strstr(err, "cannot open") != NULL);
+    CHECK_EQ_INT(cart_load_file(&from_file, "/", err, sizeof err), -1);
+    CHECK(from_file.prg == NULL);
+    free(img);
+}
+
 static void test_names(void)
 {
     CHECK(!strcmp(cart_game_name(CART_GAME_SMB), "Super Mario Bros. (World)"));
@@ -378,6 +419,7 @@ int main(void)
     test_errors();
     test_ines();
     test_nes2();
+    test_file();
     test_names();
     test_sha1();
     return testlib_finish("test_cart");
