@@ -64,8 +64,10 @@ typedef struct st_kv {
 } st_kv;
 
 /* Writes `path` atomically: a temporary file in the same folder is written,
- * fsynced and renamed over `path`, then the folder is fsynced. On failure the
- * old `path`, if any, is untouched. Metadata is omitted when n_meta is 0. */
+ * fsynced and renamed over `path`, then the folder is fsynced. A failure before
+ * the rename leaves the old `path`, if any, untouched and removes the temporary;
+ * only a failed folder fsync comes after it (the message says so). Metadata is
+ * omitted when n_meta is 0. */
 int st_write(const char *path, const st_tensor_desc *tensors, size_t n_tensors,
              const st_kv *meta, size_t n_meta, char *err, size_t errlen);
 

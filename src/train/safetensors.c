@@ -356,7 +356,8 @@ int st_write(const char *path, const st_tensor_desc *tensors, size_t n_tensors,
     /* The rename itself lives in the folder: without this fsync a crash can lose it. */
     int dfd = open(dir, O_RDONLY | O_DIRECTORY);
     if (dfd < 0 || fsync(dfd) != 0) {
-        fail(err, errlen, "%s: fsync of folder %s failed: %s", path, dir, strerror(errno));
+        fail(err, errlen, "%s: written and renamed, but fsync of folder %s failed: %s", path, dir,
+             strerror(errno));
         if (dfd >= 0)
             close(dfd);
         goto done;
