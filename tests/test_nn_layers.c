@@ -130,6 +130,38 @@ static void test_conv(rng *r, int B, int C, int H, int W, int OC, int K, int S, 
     free(out_ref), free(drows), free(dwperm), free(di), free(dw), free(db), free(di_r), free(dw_r), free(db_r);
 }
 
+/* The first-layer path (uint8 input, space-to-depth when it applies) against the reference. */
+static void test_conv_u8(rng *r, int B, int C, int H, int W, int OC, int K, int S, int P)
+{
+    nn_conv_shape s;
+    nn_conv_shape_init(&s, B, C, H, W, OC, K, S, P, 0);
+    size_t ni = (size_t)B * C * H * W, nw = (size_t)OC * C * K * K, no = (size_t)B * s.OH * s.OW * OC;
+    uint8_t *u8 = malloc(ni);
+    float *inp = malloc(sizeof(float) * ni), *w = malloc(sizeof(float) * nw), *b = malloc(sizeof(float) * OC);
+    float *out = malloc(sizeof(float) * no), *ref = malloc(sizeof(float) * no), *R = malloc(sizeof(float) * no);
+    float *rows = malloc(sizeof(float) * nn_conv_rows_floats(&s));
+    float *scratch = malloc(sizeof(float) * (nn_conv_u8_scratch_floats(&s) + 1));
+    float *wp = malloc(sizeof(float) * nn_conv_wperm_floats(&s)), *dwp = malloc(sizeof(float) * nn_conv_wperm_floats(&s));
+    float *dw = calloc(nw, sizeof(float)), *db = calloc(OC, sizeof(float));
+    float *dw_r = calloc(nw, sizeof(float)), *db_r = calloc(OC, sizeof(float));
+    for (size_t i = 0; i < ni; i++) {
+        u8[i] = (uint8_t)rng_below(r, 256);
+        inp[i] = (float)u8[i] / 255.0f;
+    }
+    fill(r, w, nw, -0.5f, 0.5f), fill(r, b, OC, -0.5f, 0.5f), fill(r, R, no, -1, 1);
+    printf("uint8 conv B%d C%d %dx%d OC%d K%d S%d P%d (%s)\n", B, C, H, W, OC, K, S, P,
+           nn_conv_u8_scratch_floats(&s) ? "space-to-depth" : "direct patches");
+    nn_conv2d_forward_u8(out, rows, scratch, wp, u8, w, b, &s);
+    nn_conv2d_forward_ref(ref, inp, w, b, &s);
+    CHECK(smbg_compare("forward vs reference", out, ref, no, 1e-5));
+    nn_conv2d_backward_u8(dw, db, dwp, R, rows, &s);
+    nn_conv2d_backward_ref(NULL, dw_r, db_r, R, inp, w, &s);
+    CHECK(smbg_compare("dweight vs reference", dw, dw_r, nw, 1e-5));
+    CHECK(smbg_compare("dbias vs reference", db, db_r, OC, 1e-5));
+    free(u8), free(inp), free(w), free(b), free(out), free(ref), free(R), free(rows), free(scratch);
+    free(wp), free(dwp), free(dw), free(db), free(dw_r), free(db_r);
+}
+
 /* ---- linear, relu, flatten, dueling, losses -------------------------------------------- */
 
 typedef struct simple_ctx {
@@ -401,7 +433,7 @@ static void test_optim(void)
     size_t n = p0->count;
     float p[16], m[16] = {0}, v[16] = {0}, gk[16];
     int64_t step = 0;
-    nn_adam_config ac = {0.01f, 0.8f, 0.99f, 1e-6f, 0.01f, 0.5f};
+    nn_adam_config ac = {0.01f, 0.8f, 0.99f, 1e-8f, 0.01f, 0.5f};
     memcpy(p, p0->f, sizeof(float) * n);
     for (int k = 0; k < 3; k++) {
         memcpy(gk, gr->f + k * n, sizeof(float) * n);
@@ -432,6 +464,9 @@ int main(void)
     test_conv(&r, 3, 3, 7, 7, 4, 3, 1, 0, 1);
     test_conv(&r, 2, 3, 9, 8, 5, 3, 2, 1, 0);   /* padding, as the PPO trunk */
     test_conv(&r, 2, 4, 8, 9, 5, 3, 2, 1, 1);
+    test_conv_u8(&r, 2, 4, 84, 84, 32, 8, 4, 0); /* MarioNet's first layer */
+    test_conv_u8(&r, 3, 2, 12, 16, 5, 6, 2, 0);
+    test_conv_u8(&r, 2, 3, 9, 8, 5, 3, 2, 1);
     test_simple_layers(&r);
 
     nn_spec spec;

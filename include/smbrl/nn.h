@@ -63,9 +63,16 @@ size_t nn_conv_wperm_floats(const nn_conv_shape *s);
 void nn_conv2d_forward(float *out, float *rows, float *wperm, const float *inp, const float *weight,
                        const float *bias, const nn_conv_shape *s);
 /* The same for a first layer: inp is uint8 NCHW observations (s->nhwc_in must be 0), read
- * as v / 255 while the patches are built, so the scaled floats are never stored. */
-void nn_conv2d_forward_u8(float *out, float *rows, const uint8_t *inp, const float *weight,
-                          const float *bias, const nn_conv_shape *s);
+ * as v / 255 while the patches are built, so the scaled floats are never stored. When the
+ * kernel and the sides are multiples of the stride (MarioNet's 8x8/4 on 84x84) the patches
+ * come from a space-to-depth copy in scratch (nn_conv_u8_scratch_floats floats) and their
+ * order differs from PyTorch's: the matching backward is nn_conv2d_backward_u8. wperm as above. */
+size_t nn_conv_u8_scratch_floats(const nn_conv_shape *s);
+void nn_conv2d_forward_u8(float *out, float *rows, float *scratch, float *wperm, const uint8_t *inp,
+                          const float *weight, const float *bias, const nn_conv_shape *s);
+/* Weight and bias gradients (accumulated) of nn_conv2d_forward_u8; no input gradient. */
+void nn_conv2d_backward_u8(float *dweight, float *dbias, float *dwperm, const float *dout,
+                           const float *rows, const nn_conv_shape *s);
 /* dinp (layout of inp; NULL skips it, as for a first layer fed by observations) is
  * overwritten; dweight (OC,C,K,K) and dbias (OC) accumulate. dout (B,OH,OW,OC).
  * drows needs nn_conv_rows_floats floats when dinp is wanted; wperm and dwperm need
@@ -231,7 +238,8 @@ typedef struct nn_work {
     float *rows[NN_MAX_LAYERS];  /* conv patch matrices, kept for backward */
     float *grad_a, *grad_b;      /* ping-pong activation gradients, grad_stride per sample */
     float *drows;                /* conv patch gradients, drows_stride per sample */
-    size_t grad_stride, drows_stride, wperm_floats;
+    float *scratch;              /* first conv's space-to-depth input, scratch_stride per sample */
+    size_t grad_stride, drows_stride, scratch_stride, wperm_floats;
     float *wperm, *dwperm;       /* conv weight scratch, wperm_floats per thread */
     float *thread_grads;         /* (threads - 1) x num_params: the other threads' gradients */
     float *block;                /* the one allocation all of the above point into */

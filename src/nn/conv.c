@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "smbrl/nn.h"
+#include "nn/nn_internal.h"
 
 void nn_conv_shape_init(nn_conv_shape *s, int B, int C, int H, int W, int OC, int K, int S, int P,
                         int nhwc_in)
@@ -165,6 +166,12 @@ static void permute_weight(float *wperm, const float *weight, const nn_conv_shap
 void nn_conv2d_forward(float *out, float *rows, float *wperm, const float *inp, const float *weight,
                        const float *bias, const nn_conv_shape *s)
 {
+    nn_conv2d_forward_act(out, rows, wperm, inp, weight, bias, s, 0);
+}
+
+void nn_conv2d_forward_act(float *out, float *rows, float *wperm, const float *inp, const float *weight,
+                           const float *bias, const nn_conv_shape *s, int relu)
+{
     const int M = s->B * s->OH * s->OW, OC = s->OC, KKC = s->K * s->K * s->C;
     im2row(rows, inp, s);
     const float *w = weight;
@@ -172,24 +179,105 @@ void nn_conv2d_forward(float *out, float *rows, float *wperm, const float *inp, 
         permute_weight(wperm, weight, s);
         w = wperm;
     }
-    for (int m = 0; m < M; m++)
-        memcpy(out + (size_t)m * OC, bias, sizeof(float) * OC);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, KKC, 1.0f, rows, KKC, w, KKC, 1.0f,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, KKC, 1.0f, rows, KKC, w, KKC, 0.0f,
                 out, OC);
+    nn_bias_act(out, bias, (size_t)M, OC, relu);
 }
 
-void nn_conv2d_forward_u8(float *out, float *rows, const uint8_t *inp, const float *weight,
-                          const float *bias, const nn_conv_shape *s)
+/* A stride-S convolution whose kernel is a multiple of S, on an input whose sides are too,
+ * is a stride-1 convolution with kernel K/S on the "space-to-depth" input: (H/S, W/S) cells
+ * of C*S*S values each, stored NHWC. Its patches are then K/S runs of (K/S)*C*S*S contiguous
+ * floats (MarioNet's first layer: 2 runs of 128), copied instead of gathered byte by byte. */
+static int use_s2d(const nn_conv_shape *s)
+{
+    return !s->nhwc_in && s->P == 0 && s->S > 1 && s->K % s->S == 0 && s->H % s->S == 0 &&
+           s->W % s->S == 0;
+}
+
+size_t nn_conv_u8_scratch_floats(const nn_conv_shape *s)
+{
+    return use_s2d(s) ? (size_t)s->B * s->C * s->H * s->W : 0;
+}
+
+/* s2d (B, H/S, W/S, C*S*S) from uint8 NCHW, each byte v read as table[v]. */
+static void space_to_depth_u8(float *s2d, const uint8_t *inp, const float *table, const nn_conv_shape *s)
+{
+    const int C = s->C, H = s->H, W = s->W, S = s->S, HS = H / S, WS = W / S, D = C * S * S;
+    for (int b = 0; b < s->B; b++)
+        for (int c = 0; c < C; c++)
+            for (int y = 0; y < H; y++) {
+                const uint8_t *src = inp + (((size_t)b * C + c) * H + y) * W;
+                float *dst = s2d + ((size_t)b * HS + y / S) * WS * D + (size_t)(c * S + y % S) * S;
+                for (int xs = 0; xs < WS; xs++, src += S, dst += D)
+                    for (int dx = 0; dx < S; dx++)
+                        dst[dx] = table[src[dx]];
+            }
+}
+
+/* Position of weight element (c, ky, kx) within a space-to-depth patch. */
+static inline size_t s2d_index(const nn_conv_shape *s, int c, int ky, int kx)
+{
+    const int S = s->S, KS = s->K / s->S, D = s->C * S * S;
+    return ((size_t)(ky / S) * KS + kx / S) * D + (size_t)(c * S + ky % S) * S + kx % S;
+}
+
+void nn_conv2d_forward_u8(float *out, float *rows, float *scratch, float *wperm, const uint8_t *inp,
+                          const float *weight, const float *bias, const nn_conv_shape *s)
+{
+    nn_conv2d_forward_u8_act(out, rows, scratch, wperm, inp, weight, bias, s, 0);
+}
+
+void nn_conv2d_forward_u8_act(float *out, float *rows, float *scratch, float *wperm, const uint8_t *inp,
+                              const float *weight, const float *bias, const nn_conv_shape *s, int relu)
 {
     const int M = s->B * s->OH * s->OW, OC = s->OC, KKC = s->K * s->K * s->C;
     float table[256];
     for (int v = 0; v < 256; v++)
         table[v] = (float)v / 255.0f;
-    im2row_u8(rows, inp, table, s);
-    for (int m = 0; m < M; m++)
-        memcpy(out + (size_t)m * OC, bias, sizeof(float) * OC);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, KKC, 1.0f, rows, KKC, weight, KKC, 1.0f,
+    const float *w = weight;
+    if (use_s2d(s)) {
+        space_to_depth_u8(scratch, inp, table, s);
+        nn_conv_shape t;
+        nn_conv_shape_init(&t, s->B, s->C * s->S * s->S, s->H / s->S, s->W / s->S, s->OC, s->K / s->S,
+                           1, 0, 1);
+        im2row(rows, scratch, &t);
+        for (int o = 0; o < OC; o++)
+            for (int c = 0; c < s->C; c++)
+                for (int ky = 0; ky < s->K; ky++)
+                    for (int kx = 0; kx < s->K; kx++)
+                        wperm[(size_t)o * KKC + s2d_index(s, c, ky, kx)] =
+                            weight[(((size_t)o * s->C + c) * s->K + ky) * s->K + kx];
+        w = wperm;
+    } else {
+        im2row_u8(rows, inp, table, s);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, KKC, 1.0f, rows, KKC, w, KKC, 0.0f,
                 out, OC);
+    nn_bias_act(out, bias, (size_t)M, OC, relu);
+}
+
+void nn_conv2d_backward_u8(float *dweight, float *dbias, float *dwperm, const float *dout,
+                           const float *rows, const nn_conv_shape *s)
+{
+    const int M = s->B * s->OH * s->OW, OC = s->OC, KKC = s->K * s->K * s->C;
+    for (int m = 0; m < M; m++) {
+        const float *d = dout + (size_t)m * OC;
+        for (int o = 0; o < OC; o++)
+            dbias[o] += d[o];
+    }
+    if (!use_s2d(s)) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, KKC, M, 1.0f, dout, OC, rows, KKC,
+                    1.0f, dweight, KKC);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, KKC, M, 1.0f, dout, OC, rows, KKC, 0.0f,
+                dwperm, KKC);
+    for (int o = 0; o < OC; o++)
+        for (int c = 0; c < s->C; c++)
+            for (int ky = 0; ky < s->K; ky++)
+                for (int kx = 0; kx < s->K; kx++)
+                    dweight[(((size_t)o * s->C + c) * s->K + ky) * s->K + kx] +=
+                        dwperm[(size_t)o * KKC + s2d_index(s, c, ky, kx)];
 }
 
 void nn_conv2d_backward(float *dinp, float *dweight, float *dbias, float *drows, float *wperm,

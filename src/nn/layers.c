@@ -4,6 +4,12 @@
 #include <string.h>
 
 #include "smbrl/nn.h"
+#include "nn/nn_internal.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define NN_HAVE_AVX_PATH 1
+#endif
 
 void nn_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
 
@@ -16,13 +22,54 @@ void nn_input_u8_forward(float *out, const uint8_t *inp, size_t n)
         out[i] = (float)inp[i] / 255.0f;
 }
 
+static void bias_act_scalar(float *out, const float *bias, size_t rows, int n, int relu)
+{
+    for (size_t r = 0; r < rows; r++, out += n)
+        for (int j = 0; j < n; j++) {
+            float v = out[j] + bias[j];
+            out[j] = relu && !(v > 0.0f) ? 0.0f : v;
+        }
+}
+
+#ifdef NN_HAVE_AVX_PATH
+/* The -O2 build vectorizes no loop of unknown length; this pass touches every activation. */
+__attribute__((target("avx"))) static void bias_act_avx(float *out, const float *bias, size_t rows,
+                                                        int n, int relu)
+{
+    const __m256 zero = _mm256_setzero_ps();
+    for (size_t r = 0; r < rows; r++, out += n)
+        for (int j = 0; j < n; j += 8) {
+            __m256 v = _mm256_add_ps(_mm256_loadu_ps(out + j), _mm256_loadu_ps(bias + j));
+            if (relu) /* max(v, 0) returns 0 for v = -0 and for NaN, as torch.relu does for -0 */
+                v = _mm256_max_ps(v, zero);
+            _mm256_storeu_ps(out + j, v);
+        }
+}
+#endif
+
+void nn_bias_act(float *out, const float *bias, size_t rows, int n, int relu)
+{
+#ifdef NN_HAVE_AVX_PATH
+    if (n % 8 == 0 && __builtin_cpu_supports("avx")) {
+        bias_act_avx(out, bias, rows, n, relu);
+        return;
+    }
+#endif
+    bias_act_scalar(out, bias, rows, n, relu);
+}
+
 void nn_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int B,
                        int IN, int OUT)
 {
-    for (int b = 0; b < B; b++)
-        memcpy(out + (size_t)b * OUT, bias, sizeof(float) * OUT);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OUT, IN, 1.0f, inp, IN, weight, IN, 1.0f,
+    nn_linear_forward_act(out, inp, weight, bias, B, IN, OUT, 0);
+}
+
+void nn_linear_forward_act(float *out, const float *inp, const float *weight, const float *bias, int B,
+                           int IN, int OUT, int relu)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OUT, IN, 1.0f, inp, IN, weight, IN, 0.0f,
                 out, OUT);
+    nn_bias_act(out, bias, (size_t)B, OUT, relu);
 }
 
 void nn_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,

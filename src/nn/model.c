@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "smbrl/nn.h"
+#include "nn/nn_internal.h"
 
 void nn_spec_init(nn_spec *s, int in_c, int in_h, int in_w)
 {
@@ -222,7 +223,7 @@ int nn_work_init(nn_work *w, const nn_model *m, int max_batch, int threads, char
         return fail(err, errlen, 0, "threads must be 1..NN_MAX_THREADS");
     const size_t B = (size_t)max_batch;
     size_t acts[NN_MAX_LAYERS] = {0}, rows[NN_MAX_LAYERS] = {0};
-    size_t total = 0, grad = 0, drows = 0, wperm = 0;
+    size_t total = 0, grad = 0, drows = 0, wperm = 0, scratch = 0;
     for (int i = 0; i < m->spec.num_layers; i++) {
         const nn_layer *L = &m->layers[i];
         /* ReLU works in place on its input's buffer; nothing downstream needs the input. The
@@ -236,13 +237,15 @@ int nn_work_init(nn_work *w, const nn_model *m, int max_batch, int threads, char
             rows[i] = B * nn_conv_rows_floats(&s);
             if (i > 1)
                 drows = max_sz(drows, nn_conv_rows_floats(&s));
+            else
+                scratch = nn_conv_u8_scratch_floats(&s);
             wperm = max_sz(wperm, nn_conv_wperm_floats(&s));
         } else if (L->spec.kind == NN_DUELING) {
             rows[i] = B * (L->out_numel + 1); /* advantages + value, then their gradient */
         }
         total += acts[i] + rows[i];
     }
-    total += 2 * B * grad + B * drows + 2 * wperm * (size_t)threads;
+    total += 2 * B * grad + B * drows + B * scratch + 2 * wperm * (size_t)threads;
     total += (size_t)(threads - 1) * m->num_params;
     w->block = malloc(sizeof(float) * total);
     if (!w->block)
@@ -254,10 +257,12 @@ int nn_work_init(nn_work *w, const nn_model *m, int max_batch, int threads, char
         w->rows[i] = rows[i] ? p : NULL;
         p += rows[i];
     }
-    w->grad_stride = grad, w->drows_stride = drows, w->wperm_floats = wperm;
+    w->grad_stride = grad, w->drows_stride = drows, w->scratch_stride = scratch;
+    w->wperm_floats = wperm;
     w->grad_a = p, p += B * grad;
     w->grad_b = p, p += B * grad;
     w->drows = p, p += B * drows;
+    w->scratch = p, p += B * scratch;
     w->wperm = p, p += wperm * (size_t)threads;
     w->dwperm = p, p += wperm * (size_t)threads;
     w->thread_grads = p;
@@ -284,6 +289,8 @@ static const float *forward_range(const nn_model *m, nn_work *w, const uint8_t *
         const float *W = m->params + L->weight_offset, *bias = m->params + L->bias_offset;
         size_t n = (size_t)nb * L->out_numel;
         const uint8_t *o = obs + (size_t)b0 * L->in_numel;
+        /* A ReLU after a conv or linear layer runs in that layer's epilogue, in place. */
+        int relu_next = i + 1 < m->spec.num_layers && m->layers[i + 1].spec.kind == NN_RELU;
         switch (L->spec.kind) {
         case NN_INPUT_U8:
             /* A convolution right after the input scales the bytes while building patches. */
@@ -295,13 +302,15 @@ static const float *forward_range(const nn_model *m, nn_work *w, const uint8_t *
             conv_shape_of(&s, L, nb);
             float *rows = w->rows[i] + (size_t)b0 * nn_conv_rows_floats(&s) / (size_t)nb;
             if (i == 1)
-                nn_conv2d_forward_u8(y, rows, obs + (size_t)b0 * m->layers[0].in_numel, W, bias, &s);
+                nn_conv2d_forward_u8_act(y, rows, w->scratch + (size_t)b0 * w->scratch_stride, wperm,
+                                         obs + (size_t)b0 * m->layers[0].in_numel, W, bias, &s, relu_next);
             else
-                nn_conv2d_forward(y, rows, wperm, x, W, bias, &s);
+                nn_conv2d_forward_act(y, rows, wperm, x, W, bias, &s, relu_next);
             break;
         }
         case NN_RELU:
-            nn_relu_forward(y, x, n);
+            if (m->layers[i - 1].spec.kind != NN_CONV2D && m->layers[i - 1].spec.kind != NN_LINEAR)
+                nn_relu_forward(y, x, n);
             break;
         case NN_FLATTEN:
             if (L->in_layout == NN_LAYOUT_NHWC)
@@ -310,6 +319,8 @@ static const float *forward_range(const nn_model *m, nn_work *w, const uint8_t *
                 memcpy(y, x, sizeof(float) * n);
             break;
         case NN_LINEAR:
+            nn_linear_forward_act(y, x, W, bias, nb, L->in_c, L->out_c, relu_next);
+            break;
         case NN_POLICY_VALUE:
             nn_linear_forward(y, x, W, bias, nb, L->in_c, L->out_c);
             break;
@@ -347,7 +358,10 @@ static void backward_range(const nn_model *m, nn_work *w, float *grads, const fl
             nn_conv_shape s;
             conv_shape_of(&s, L, nb);
             const float *rows = w->rows[i] + (size_t)b0 * nn_conv_rows_floats(&s) / (size_t)nb;
-            nn_conv2d_backward(want_dinp ? dst : NULL, dW, db, drows, wperm, dwperm, g, rows, W, &s);
+            if (i == 1)
+                nn_conv2d_backward_u8(dW, db, dwperm, g, rows, &s);
+            else
+                nn_conv2d_backward(dst, dW, db, drows, wperm, dwperm, g, rows, W, &s);
             break;
         }
         case NN_RELU:

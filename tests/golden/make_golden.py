@@ -20,13 +20,13 @@ What is in them, and why:
     fc1's weight (online.7.weight, 512 rows) the gradient and the post-Adam values are stored
     for every 8th row only ("...rows8", 64 x 3136); every other tensor is stored whole.
     Contents: weights, observations, Q values, the Huber loss of Q(s,a) against fixed targets,
-    every gradient, and the parameters after 3 Adam steps (lr 0.00025) on that same batch.
+    every gradient, and the parameters after 3 Adam steps (lr 0.00025, eps 1e-6) on that same batch.
   ddqn.smbg: one Double-DQN loss on a small conv net with a dueling head (4x20x20 input,
     conv 8 4/2, conv 16 3/1, fc 32, dueling over 3 actions), batch 4, gamma 0.9, different
     online and target weights, one terminal transition; the TD target, the loss and every
     gradient of the online net.
   optim.smbg: 10 parameters and 3 gradients; the parameters after 3 steps of Adam (lr 0.01,
-    betas 0.8/0.99, eps 1e-6, weight decay 0.01, clip_grad_norm_ 0.5) and of RMSprop (lr 0.01,
+    betas 0.8/0.99, eps 1e-8, weight decay 0.01, clip_grad_norm_ 0.5) and of RMSprop (lr 0.01,
     alpha 0.95, eps 1e-6).
 The references are computed in float64 from the float32 values stored, then stored as float32.
 """
@@ -116,7 +116,11 @@ def make_marionet():
     target = target.float().double()  # what the C test reads back
     w.f32("target", target)
     w.f32("q", q0)
-    opt = torch.optim.Adam(net.parameters(), lr=0.00025)
+    # eps 1e-6, not the default 1e-8: a weight whose gradient is within float32 rounding of
+    # zero moves by lr * g / (|g| + eps), which with eps 1e-8 depends on that rounding, so
+    # no float32 implementation could match this float64 reference there. The formula with
+    # the default eps is checked on given gradients with optim.smbg (test_nn_layers).
+    opt = torch.optim.Adam(net.parameters(), lr=0.00025, eps=1e-6)
     loss_fn = nn.SmoothL1Loss()
     for step in range(3):
         opt.zero_grad()
@@ -221,7 +225,7 @@ def make_optim():
     w.f32("params", p0)
     w.f32("grads", grads)
     pa = p0.double().clone().requires_grad_()
-    opt = torch.optim.Adam([pa], lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.01)
+    opt = torch.optim.Adam([pa], lr=0.01, betas=(0.8, 0.99), eps=1e-8, weight_decay=0.01)
     for k in range(3):
         pa.grad = grads[k].double().clone()
         torch.nn.utils.clip_grad_norm_([pa], 0.5)
