@@ -11,7 +11,7 @@
 
 #include "nes/nes_internal.h"
 
-static inline uint8_t rd(nes *n, uint16_t addr, uint64_t *cyc)
+static inline __attribute__((always_inline)) uint8_t rd(nes *n, uint16_t addr, uint64_t *cyc)
 {
     uint8_t v;
     if (addr < 0x2000) {
@@ -28,7 +28,7 @@ static inline uint8_t rd(nes *n, uint16_t addr, uint64_t *cyc)
     return v;
 }
 
-static inline void wr(nes *n, uint16_t addr, uint8_t v, uint64_t *cyc)
+static inline __attribute__((always_inline)) void wr(nes *n, uint16_t addr, uint8_t v, uint64_t *cyc)
 {
     if (addr < 0x2000) {
         n->ram[addr & 0x7FF] = v;
@@ -103,17 +103,17 @@ static inline void wr(nes *n, uint16_t addr, uint8_t v, uint64_t *cyc)
 #define DCP() do { v--; CMP(); } while (0)
 #define ISC() do { v++; uint8_t m_ = v; SBC(); v = m_; } while (0)
 
-#define R_IMM(op) v = RD(pc++); op(); break
-#define R_ZP(op) AM_ZP(); v = RD(addr); op(); break
-#define R_ZPX(op) AM_ZPX(); v = RD(addr); op(); break
-#define R_ZPY(op) AM_ZPY(); v = RD(addr); op(); break
-#define R_ABS(op) AM_ABS(); v = RD(addr); op(); break
-#define R_ABX(op) AM_IDX_R(x); v = RD(addr); op(); break
-#define R_ABY(op) AM_IDX_R(y); v = RD(addr); op(); break
-#define R_IZX(op) AM_IZX(); v = RD(addr); op(); break
-#define R_IZY(op) AM_IZY_R(); v = RD(addr); op(); break
+#define R_IMM(op) v = RD(pc++); op(); NEXT()
+#define R_ZP(op) AM_ZP(); v = RD(addr); op(); NEXT()
+#define R_ZPX(op) AM_ZPX(); v = RD(addr); op(); NEXT()
+#define R_ZPY(op) AM_ZPY(); v = RD(addr); op(); NEXT()
+#define R_ABS(op) AM_ABS(); v = RD(addr); op(); NEXT()
+#define R_ABX(op) AM_IDX_R(x); v = RD(addr); op(); NEXT()
+#define R_ABY(op) AM_IDX_R(y); v = RD(addr); op(); NEXT()
+#define R_IZX(op) AM_IZX(); v = RD(addr); op(); NEXT()
+#define R_IZY(op) AM_IZY_R(); v = RD(addr); op(); NEXT()
 
-#define M_DO(op) v = RD(addr); WR(addr, v); op(); WR(addr, v); break
+#define M_DO(op) v = RD(addr); WR(addr, v); op(); WR(addr, v); NEXT()
 #define M_ZP(op) AM_ZP(); M_DO(op)
 #define M_ZPX(op) AM_ZPX(); M_DO(op)
 #define M_ABS(op) AM_ABS(); M_DO(op)
@@ -122,21 +122,21 @@ static inline void wr(nes *n, uint16_t addr, uint8_t v, uint64_t *cyc)
 #define M_IZX(op) AM_IZX(); M_DO(op)
 #define M_IZY(op) AM_IZY_W(); M_DO(op)
 
-#define W_ZP(val) AM_ZP(); WR(addr, val); break
-#define W_ZPX(val) AM_ZPX(); WR(addr, val); break
-#define W_ZPY(val) AM_ZPY(); WR(addr, val); break
-#define W_ABS(val) AM_ABS(); WR(addr, val); break
-#define W_ABX(val) AM_IDX_W(x); WR(addr, val); break
-#define W_ABY(val) AM_IDX_W(y); WR(addr, val); break
-#define W_IZX(val) AM_IZX(); WR(addr, val); break
-#define W_IZY(val) AM_IZY_W(); WR(addr, val); break
+#define W_ZP(val) AM_ZP(); WR(addr, val); NEXT()
+#define W_ZPX(val) AM_ZPX(); WR(addr, val); NEXT()
+#define W_ZPY(val) AM_ZPY(); WR(addr, val); NEXT()
+#define W_ABS(val) AM_ABS(); WR(addr, val); NEXT()
+#define W_ABX(val) AM_IDX_W(x); WR(addr, val); NEXT()
+#define W_ABY(val) AM_IDX_W(y); WR(addr, val); NEXT()
+#define W_IZX(val) AM_IZX(); WR(addr, val); NEXT()
+#define W_IZY(val) AM_IZY_W(); WR(addr, val); NEXT()
 
 #define IMPLIED() RD(pc)
 #define BRANCH(cond) do { int8_t off_ = (int8_t)RD(pc++); \
         if (cond) { RD(pc); uint16_t to_ = (uint16_t)(pc + off_); \
             if ((to_ ^ pc) & 0xFF00) { RD((pc & 0xFF00) | (to_ & 0xFF)); } \
             else { n->cpu.branch_end = cyc; } \
-            pc = to_; } } while (0); break
+            pc = to_; } } while (0); NEXT()
 
 /* The unstable stores SHX/SHY/SHA/TAS: value ANDed with (high byte of the base + 1);
  * on a page cross the high byte of the address becomes that value. */
@@ -144,7 +144,21 @@ static inline void wr(nes *n, uint16_t addr, uint8_t v, uint64_t *cyc)
         uint16_t base_ = (uint16_t)(lo_ | (hi_ << 8)); addr = (uint16_t)(base_ + (reg)); \
         RD((base_ & 0xFF00) | (addr & 0xFF)); uint8_t val_ = (uint8_t)((val) & (hi_ + 1)); \
         if ((base_ ^ addr) & 0x100) addr = (uint16_t)((addr & 0xFF) | (val_ << 8)); \
-        WR(addr, val_); } while (0); break
+        WR(addr, val_); } while (0); NEXT()
+
+/* An NMI edge detected before the status push of BRK or an IRQ sequence takes
+ * over its vector (nesdev wiki "CPU interrupts", interrupt hijacking). The PPU
+ * is caught up first, since the edge may fall inside this very sequence. */
+static int nmi_hijacks(nes *n, uint64_t cyc)
+{
+    n->cycle = cyc;
+    ppu_catch_up(n, PPU_ACCESS_DOT(cyc));
+    if (n->cpu.nmi_edge < cyc) {
+        n->cpu.nmi_edge = NES_NEVER;
+        return 1;
+    }
+    return 0;
+}
 
 void cpu_run(nes *n)
 {
@@ -154,159 +168,220 @@ void cpu_run(nes *n)
     uint16_t addr;
     uint8_t v;
 
-    do {
-        uint8_t op = RD(pc++);
-        switch (op) {
+    /* Dispatch by computed goto (a GNU C extension that gcc and clang share):
+     * each handler ends in its own indirect jump, which predicts far better
+     * than one shared switch jump. */
+    static const void *const dispatch[256] = {
+        &&op_00, &&op_01, &&op_KIL, &&op_03, &&op_04, &&op_05, &&op_06, &&op_07,
+        &&op_08, &&op_09, &&op_0A, &&op_0B, &&op_0C, &&op_0D, &&op_0E, &&op_0F,
+        &&op_10, &&op_11, &&op_KIL, &&op_13, &&op_14, &&op_15, &&op_16, &&op_17,
+        &&op_18, &&op_19, &&op_1A, &&op_1B, &&op_1C, &&op_1D, &&op_1E, &&op_1F,
+        &&op_20, &&op_21, &&op_KIL, &&op_23, &&op_24, &&op_25, &&op_26, &&op_27,
+        &&op_28, &&op_29, &&op_2A, &&op_2B, &&op_2C, &&op_2D, &&op_2E, &&op_2F,
+        &&op_30, &&op_31, &&op_KIL, &&op_33, &&op_34, &&op_35, &&op_36, &&op_37,
+        &&op_38, &&op_39, &&op_3A, &&op_3B, &&op_3C, &&op_3D, &&op_3E, &&op_3F,
+        &&op_40, &&op_41, &&op_KIL, &&op_43, &&op_44, &&op_45, &&op_46, &&op_47,
+        &&op_48, &&op_49, &&op_4A, &&op_4B, &&op_4C, &&op_4D, &&op_4E, &&op_4F,
+        &&op_50, &&op_51, &&op_KIL, &&op_53, &&op_54, &&op_55, &&op_56, &&op_57,
+        &&op_58, &&op_59, &&op_5A, &&op_5B, &&op_5C, &&op_5D, &&op_5E, &&op_5F,
+        &&op_60, &&op_61, &&op_KIL, &&op_63, &&op_64, &&op_65, &&op_66, &&op_67,
+        &&op_68, &&op_69, &&op_6A, &&op_6B, &&op_6C, &&op_6D, &&op_6E, &&op_6F,
+        &&op_70, &&op_71, &&op_KIL, &&op_73, &&op_74, &&op_75, &&op_76, &&op_77,
+        &&op_78, &&op_79, &&op_7A, &&op_7B, &&op_7C, &&op_7D, &&op_7E, &&op_7F,
+        &&op_80, &&op_81, &&op_82, &&op_83, &&op_84, &&op_85, &&op_86, &&op_87,
+        &&op_88, &&op_89, &&op_8A, &&op_8B, &&op_8C, &&op_8D, &&op_8E, &&op_8F,
+        &&op_90, &&op_91, &&op_KIL, &&op_93, &&op_94, &&op_95, &&op_96, &&op_97,
+        &&op_98, &&op_99, &&op_9A, &&op_9B, &&op_9C, &&op_9D, &&op_9E, &&op_9F,
+        &&op_A0, &&op_A1, &&op_A2, &&op_A3, &&op_A4, &&op_A5, &&op_A6, &&op_A7,
+        &&op_A8, &&op_A9, &&op_AA, &&op_AB, &&op_AC, &&op_AD, &&op_AE, &&op_AF,
+        &&op_B0, &&op_B1, &&op_KIL, &&op_B3, &&op_B4, &&op_B5, &&op_B6, &&op_B7,
+        &&op_B8, &&op_B9, &&op_BA, &&op_BB, &&op_BC, &&op_BD, &&op_BE, &&op_BF,
+        &&op_C0, &&op_C1, &&op_C2, &&op_C3, &&op_C4, &&op_C5, &&op_C6, &&op_C7,
+        &&op_C8, &&op_C9, &&op_CA, &&op_CB, &&op_CC, &&op_CD, &&op_CE, &&op_CF,
+        &&op_D0, &&op_D1, &&op_KIL, &&op_D3, &&op_D4, &&op_D5, &&op_D6, &&op_D7,
+        &&op_D8, &&op_D9, &&op_DA, &&op_DB, &&op_DC, &&op_DD, &&op_DE, &&op_DF,
+        &&op_E0, &&op_E1, &&op_E2, &&op_E3, &&op_E4, &&op_E5, &&op_E6, &&op_E7,
+        &&op_E8, &&op_E9, &&op_EA, &&op_EB, &&op_EC, &&op_ED, &&op_EE, &&op_EF,
+        &&op_F0, &&op_F1, &&op_KIL, &&op_F3, &&op_F4, &&op_F5, &&op_F6, &&op_F7,
+        &&op_F8, &&op_F9, &&op_FA, &&op_FB, &&op_FC, &&op_FD, &&op_FE, &&op_FF,
+    };
+#define NEXT() do { if (cyc >= n->next_event) goto done; op = RD(pc++); goto *dispatch[op]; } while (0)
+    uint8_t op = RD(pc++);
+    goto *dispatch[op];
+    {
         /* Loads, logic and arithmetic. */
-        case 0xA9: R_IMM(LDA); case 0xA5: R_ZP(LDA); case 0xB5: R_ZPX(LDA); case 0xAD: R_ABS(LDA);
-        case 0xBD: R_ABX(LDA); case 0xB9: R_ABY(LDA); case 0xA1: R_IZX(LDA); case 0xB1: R_IZY(LDA);
-        case 0xA2: R_IMM(LDX); case 0xA6: R_ZP(LDX); case 0xB6: R_ZPY(LDX); case 0xAE: R_ABS(LDX);
-        case 0xBE: R_ABY(LDX);
-        case 0xA0: R_IMM(LDY); case 0xA4: R_ZP(LDY); case 0xB4: R_ZPX(LDY); case 0xAC: R_ABS(LDY);
-        case 0xBC: R_ABX(LDY);
-        case 0x09: R_IMM(ORA); case 0x05: R_ZP(ORA); case 0x15: R_ZPX(ORA); case 0x0D: R_ABS(ORA);
-        case 0x1D: R_ABX(ORA); case 0x19: R_ABY(ORA); case 0x01: R_IZX(ORA); case 0x11: R_IZY(ORA);
-        case 0x29: R_IMM(AND); case 0x25: R_ZP(AND); case 0x35: R_ZPX(AND); case 0x2D: R_ABS(AND);
-        case 0x3D: R_ABX(AND); case 0x39: R_ABY(AND); case 0x21: R_IZX(AND); case 0x31: R_IZY(AND);
-        case 0x49: R_IMM(EOR); case 0x45: R_ZP(EOR); case 0x55: R_ZPX(EOR); case 0x4D: R_ABS(EOR);
-        case 0x5D: R_ABX(EOR); case 0x59: R_ABY(EOR); case 0x41: R_IZX(EOR); case 0x51: R_IZY(EOR);
-        case 0x69: R_IMM(ADC); case 0x65: R_ZP(ADC); case 0x75: R_ZPX(ADC); case 0x6D: R_ABS(ADC);
-        case 0x7D: R_ABX(ADC); case 0x79: R_ABY(ADC); case 0x61: R_IZX(ADC); case 0x71: R_IZY(ADC);
-        case 0xE9: case 0xEB: R_IMM(SBC); case 0xE5: R_ZP(SBC); case 0xF5: R_ZPX(SBC); case 0xED: R_ABS(SBC);
-        case 0xFD: R_ABX(SBC); case 0xF9: R_ABY(SBC); case 0xE1: R_IZX(SBC); case 0xF1: R_IZY(SBC);
-        case 0xC9: R_IMM(CMP); case 0xC5: R_ZP(CMP); case 0xD5: R_ZPX(CMP); case 0xCD: R_ABS(CMP);
-        case 0xDD: R_ABX(CMP); case 0xD9: R_ABY(CMP); case 0xC1: R_IZX(CMP); case 0xD1: R_IZY(CMP);
-        case 0xE0: R_IMM(CPX); case 0xE4: R_ZP(CPX); case 0xEC: R_ABS(CPX);
-        case 0xC0: R_IMM(CPY); case 0xC4: R_ZP(CPY); case 0xCC: R_ABS(CPY);
-        case 0x24: R_ZP(BIT); case 0x2C: R_ABS(BIT);
-        case 0xA7: R_ZP(LAX); case 0xB7: R_ZPY(LAX); case 0xAF: R_ABS(LAX); case 0xBF: R_ABY(LAX);
-        case 0xA3: R_IZX(LAX); case 0xB3: R_IZY(LAX);
+        op_AD:
+            /* `LDA $2002; AND #m; BEQ/BNE back` polls the PPU status: whole
+             * iterations whose outcome cannot change are skipped at once. */
+            if (n->host.prg[((pc - 1) >> 13) & 3][(pc - 1) & 0x1FFF] == 0xAD && pc >= 0x8001 && pc <= 0xFFF8) {
+                const uint8_t *code = &n->host.prg[(pc >> 13) & 3][pc & 0x1FFF];
+                if ((pc & 0x1FFF) <= 0x1FF9 && code[0] == 0x02 && code[1] == 0x20 && code[2] == 0x29 &&
+                    (code[4] == 0xF0 || code[4] == 0xD0) && code[5] == (uint8_t)-7 &&
+                    ((pc + 6) & 0xFF00) == ((pc - 1) & 0xFF00)) {
+                    n->cycle = cyc;
+                    uint64_t skipped = nes_poll_skip(n, cyc - 1, 9, code[3], code[4] == 0xF0);
+                    cyc += skipped * 9;
+                }
+            }
+            R_ABS(LDA);
+        op_A9: R_IMM(LDA); op_A5: R_ZP(LDA); op_B5: R_ZPX(LDA);
+        op_BD: R_ABX(LDA); op_B9: R_ABY(LDA); op_A1: R_IZX(LDA); op_B1: R_IZY(LDA);
+        op_A2: R_IMM(LDX); op_A6: R_ZP(LDX); op_B6: R_ZPY(LDX); op_AE: R_ABS(LDX);
+        op_BE: R_ABY(LDX);
+        op_A0: R_IMM(LDY); op_A4: R_ZP(LDY); op_B4: R_ZPX(LDY); op_AC: R_ABS(LDY);
+        op_BC: R_ABX(LDY);
+        op_09: R_IMM(ORA); op_05: R_ZP(ORA); op_15: R_ZPX(ORA); op_0D: R_ABS(ORA);
+        op_1D: R_ABX(ORA); op_19: R_ABY(ORA); op_01: R_IZX(ORA); op_11: R_IZY(ORA);
+        op_29: R_IMM(AND); op_25: R_ZP(AND); op_35: R_ZPX(AND); op_2D: R_ABS(AND);
+        op_3D: R_ABX(AND); op_39: R_ABY(AND); op_21: R_IZX(AND); op_31: R_IZY(AND);
+        op_49: R_IMM(EOR); op_45: R_ZP(EOR); op_55: R_ZPX(EOR); op_4D: R_ABS(EOR);
+        op_5D: R_ABX(EOR); op_59: R_ABY(EOR); op_41: R_IZX(EOR); op_51: R_IZY(EOR);
+        op_69: R_IMM(ADC); op_65: R_ZP(ADC); op_75: R_ZPX(ADC); op_6D: R_ABS(ADC);
+        op_7D: R_ABX(ADC); op_79: R_ABY(ADC); op_61: R_IZX(ADC); op_71: R_IZY(ADC);
+        op_E9: op_EB: R_IMM(SBC); op_E5: R_ZP(SBC); op_F5: R_ZPX(SBC); op_ED: R_ABS(SBC);
+        op_FD: R_ABX(SBC); op_F9: R_ABY(SBC); op_E1: R_IZX(SBC); op_F1: R_IZY(SBC);
+        op_C9: R_IMM(CMP); op_C5: R_ZP(CMP); op_D5: R_ZPX(CMP); op_CD: R_ABS(CMP);
+        op_DD: R_ABX(CMP); op_D9: R_ABY(CMP); op_C1: R_IZX(CMP); op_D1: R_IZY(CMP);
+        op_E0: R_IMM(CPX); op_E4: R_ZP(CPX); op_EC: R_ABS(CPX);
+        op_C0: R_IMM(CPY); op_C4: R_ZP(CPY); op_CC: R_ABS(CPY);
+        op_24: R_ZP(BIT); op_2C: R_ABS(BIT);
+        op_A7: R_ZP(LAX); op_B7: R_ZPY(LAX); op_AF: R_ABS(LAX); op_BF: R_ABY(LAX);
+        op_A3: R_IZX(LAX); op_B3: R_IZY(LAX);
 
         /* Stores. */
-        case 0x85: W_ZP(a); case 0x95: W_ZPX(a); case 0x8D: W_ABS(a); case 0x9D: W_ABX(a);
-        case 0x99: W_ABY(a); case 0x81: W_IZX(a); case 0x91: W_IZY(a);
-        case 0x86: W_ZP(x); case 0x96: W_ZPY(x); case 0x8E: W_ABS(x);
-        case 0x84: W_ZP(y); case 0x94: W_ZPX(y); case 0x8C: W_ABS(y);
-        case 0x87: W_ZP(a & x); case 0x97: W_ZPY(a & x); case 0x8F: W_ABS(a & x); case 0x83: W_IZX(a & x);
+        op_85: W_ZP(a); op_95: W_ZPX(a); op_8D: W_ABS(a); op_9D: W_ABX(a);
+        op_99: W_ABY(a); op_81: W_IZX(a); op_91: W_IZY(a);
+        op_86: W_ZP(x); op_96: W_ZPY(x); op_8E: W_ABS(x);
+        op_84: W_ZP(y); op_94: W_ZPX(y); op_8C: W_ABS(y);
+        op_87: W_ZP(a & x); op_97: W_ZPY(a & x); op_8F: W_ABS(a & x); op_83: W_IZX(a & x);
 
         /* Read-modify-write. */
-        case 0x0A: IMPLIED(); v = a; ASL(); a = v; break;
-        case 0x4A: IMPLIED(); v = a; LSR(); a = v; break;
-        case 0x2A: IMPLIED(); v = a; ROL(); a = v; break;
-        case 0x6A: IMPLIED(); v = a; ROR(); a = v; break;
-        case 0x06: M_ZP(ASL); case 0x16: M_ZPX(ASL); case 0x0E: M_ABS(ASL); case 0x1E: M_ABX(ASL);
-        case 0x46: M_ZP(LSR); case 0x56: M_ZPX(LSR); case 0x4E: M_ABS(LSR); case 0x5E: M_ABX(LSR);
-        case 0x26: M_ZP(ROL); case 0x36: M_ZPX(ROL); case 0x2E: M_ABS(ROL); case 0x3E: M_ABX(ROL);
-        case 0x66: M_ZP(ROR); case 0x76: M_ZPX(ROR); case 0x6E: M_ABS(ROR); case 0x7E: M_ABX(ROR);
-        case 0xE6: M_ZP(INC); case 0xF6: M_ZPX(INC); case 0xEE: M_ABS(INC); case 0xFE: M_ABX(INC);
-        case 0xC6: M_ZP(DEC); case 0xD6: M_ZPX(DEC); case 0xCE: M_ABS(DEC); case 0xDE: M_ABX(DEC);
-        case 0x07: M_ZP(SLO); case 0x17: M_ZPX(SLO); case 0x0F: M_ABS(SLO); case 0x1F: M_ABX(SLO);
-        case 0x1B: M_ABY(SLO); case 0x03: M_IZX(SLO); case 0x13: M_IZY(SLO);
-        case 0x27: M_ZP(RLA); case 0x37: M_ZPX(RLA); case 0x2F: M_ABS(RLA); case 0x3F: M_ABX(RLA);
-        case 0x3B: M_ABY(RLA); case 0x23: M_IZX(RLA); case 0x33: M_IZY(RLA);
-        case 0x47: M_ZP(SRE); case 0x57: M_ZPX(SRE); case 0x4F: M_ABS(SRE); case 0x5F: M_ABX(SRE);
-        case 0x5B: M_ABY(SRE); case 0x43: M_IZX(SRE); case 0x53: M_IZY(SRE);
-        case 0x67: M_ZP(RRA); case 0x77: M_ZPX(RRA); case 0x6F: M_ABS(RRA); case 0x7F: M_ABX(RRA);
-        case 0x7B: M_ABY(RRA); case 0x63: M_IZX(RRA); case 0x73: M_IZY(RRA);
-        case 0xC7: M_ZP(DCP); case 0xD7: M_ZPX(DCP); case 0xCF: M_ABS(DCP); case 0xDF: M_ABX(DCP);
-        case 0xDB: M_ABY(DCP); case 0xC3: M_IZX(DCP); case 0xD3: M_IZY(DCP);
-        case 0xE7: M_ZP(ISC); case 0xF7: M_ZPX(ISC); case 0xEF: M_ABS(ISC); case 0xFF: M_ABX(ISC);
-        case 0xFB: M_ABY(ISC); case 0xE3: M_IZX(ISC); case 0xF3: M_IZY(ISC);
+        op_0A: IMPLIED(); v = a; ASL(); a = v; NEXT();
+        op_4A: IMPLIED(); v = a; LSR(); a = v; NEXT();
+        op_2A: IMPLIED(); v = a; ROL(); a = v; NEXT();
+        op_6A: IMPLIED(); v = a; ROR(); a = v; NEXT();
+        op_06: M_ZP(ASL); op_16: M_ZPX(ASL); op_0E: M_ABS(ASL); op_1E: M_ABX(ASL);
+        op_46: M_ZP(LSR); op_56: M_ZPX(LSR); op_4E: M_ABS(LSR); op_5E: M_ABX(LSR);
+        op_26: M_ZP(ROL); op_36: M_ZPX(ROL); op_2E: M_ABS(ROL); op_3E: M_ABX(ROL);
+        op_66: M_ZP(ROR); op_76: M_ZPX(ROR); op_6E: M_ABS(ROR); op_7E: M_ABX(ROR);
+        op_E6: M_ZP(INC); op_F6: M_ZPX(INC); op_EE: M_ABS(INC); op_FE: M_ABX(INC);
+        op_C6: M_ZP(DEC); op_D6: M_ZPX(DEC); op_CE: M_ABS(DEC); op_DE: M_ABX(DEC);
+        op_07: M_ZP(SLO); op_17: M_ZPX(SLO); op_0F: M_ABS(SLO); op_1F: M_ABX(SLO);
+        op_1B: M_ABY(SLO); op_03: M_IZX(SLO); op_13: M_IZY(SLO);
+        op_27: M_ZP(RLA); op_37: M_ZPX(RLA); op_2F: M_ABS(RLA); op_3F: M_ABX(RLA);
+        op_3B: M_ABY(RLA); op_23: M_IZX(RLA); op_33: M_IZY(RLA);
+        op_47: M_ZP(SRE); op_57: M_ZPX(SRE); op_4F: M_ABS(SRE); op_5F: M_ABX(SRE);
+        op_5B: M_ABY(SRE); op_43: M_IZX(SRE); op_53: M_IZY(SRE);
+        op_67: M_ZP(RRA); op_77: M_ZPX(RRA); op_6F: M_ABS(RRA); op_7F: M_ABX(RRA);
+        op_7B: M_ABY(RRA); op_63: M_IZX(RRA); op_73: M_IZY(RRA);
+        op_C7: M_ZP(DCP); op_D7: M_ZPX(DCP); op_CF: M_ABS(DCP); op_DF: M_ABX(DCP);
+        op_DB: M_ABY(DCP); op_C3: M_IZX(DCP); op_D3: M_IZY(DCP);
+        op_E7: M_ZP(ISC); op_F7: M_ZPX(ISC); op_EF: M_ABS(ISC); op_FF: M_ABX(ISC);
+        op_FB: M_ABY(ISC); op_E3: M_IZX(ISC); op_F3: M_IZY(ISC);
 
         /* Immediate-only unofficial opcodes. */
-        case 0x0B: case 0x2B: v = RD(pc++); a &= v; SETNZ(a); p = (uint8_t)((p & ~P_C) | (a >> 7)); break; /* ANC */
-        case 0x4B: v = RD(pc++); a &= v; v = a; LSR(); a = v; break;                                 /* ALR */
-        case 0x6B: /* ARR: AND then ROR, with C and V taken from bits 6 and 5 of the result. */
+        op_0B: op_2B: v = RD(pc++); a &= v; SETNZ(a); p = (uint8_t)((p & ~P_C) | (a >> 7)); NEXT(); /* ANC */
+        op_4B: v = RD(pc++); a &= v; v = a; LSR(); a = v; NEXT();                                 /* ALR */
+        op_6B: /* ARR: AND then ROR, with C and V taken from bits 6 and 5 of the result. */
             v = RD(pc++); a = (uint8_t)(((a & v) >> 1) | ((p & P_C) << 7)); SETNZ(a);
             p = (uint8_t)((p & ~(P_C | P_V)) | ((a >> 6) & 1) | (((a >> 6) ^ (a >> 5)) & 1 ? P_V : 0));
-            break;
-        case 0xCB: { /* AXS: X = (A & X) - imm, compare-style flags. */
+            NEXT();
+        op_CB: { /* AXS: X = (A & X) - imm, compare-style flags. */
             v = RD(pc++); uint8_t ax = a & x; unsigned d = (unsigned)ax - v;
-            p = (uint8_t)((p & ~P_C) | (ax >= v ? P_C : 0)); x = (uint8_t)d; SETNZ(x); break; }
-        case 0xAB: v = RD(pc++); a = x = (uint8_t)((a | 0xEE) & v); SETNZ(a); break;            /* LXA */
-        case 0x8B: v = RD(pc++); a = (uint8_t)((a | 0xEE) & x & v); SETNZ(a); break;             /* XAA */
-        case 0xBB: AM_IDX_R(y); v = (uint8_t)(RD(addr) & s); a = x = s = v; SETNZ(v); break;    /* LAS */
-        case 0x9C: SH_STORE(y, x);
-        case 0x9E: SH_STORE(x, y);
-        case 0x9F: SH_STORE(a & x, y);
-        case 0x9B: s = a & x; SH_STORE(s, y);
-        case 0x93: { /* SHA (ind),Y */
+            p = (uint8_t)((p & ~P_C) | (ax >= v ? P_C : 0)); x = (uint8_t)d; SETNZ(x); NEXT(); }
+        op_AB: v = RD(pc++); a = x = v; SETNZ(a); NEXT();                                     /* LXA (magic $FF) */
+        op_8B: v = RD(pc++); a = (uint8_t)((a | 0xEE) & x & v); SETNZ(a); NEXT();             /* XAA */
+        op_BB: AM_IDX_R(y); v = (uint8_t)(RD(addr) & s); a = x = s = v; SETNZ(v); NEXT();    /* LAS */
+        op_9C: SH_STORE(y, x);
+        op_9E: SH_STORE(x, y);
+        op_9F: SH_STORE(a & x, y);
+        op_9B: s = a & x; SH_STORE(s, y);
+        op_93: { /* SHA (ind),Y */
             uint8_t b = RD(pc++); uint16_t lo = RD(b); uint16_t hi = RD((uint8_t)(b + 1));
             uint16_t base = (uint16_t)(lo | (hi << 8)); addr = (uint16_t)(base + y);
             RD((base & 0xFF00) | (addr & 0xFF)); uint8_t val = (uint8_t)(a & x & (hi + 1));
             if ((base ^ addr) & 0x100) addr = (uint16_t)((addr & 0xFF) | (val << 8));
-            WR(addr, val); break; }
+            WR(addr, val); NEXT(); }
 
         /* NOPs, official and not, with the reads they perform. */
-        case 0xEA: case 0x1A: case 0x3A: case 0x5A: case 0x7A: case 0xDA: case 0xFA: IMPLIED(); break;
-        case 0x80: case 0x82: case 0x89: case 0xC2: case 0xE2: R_IMM(NOPR);
-        case 0x04: case 0x44: case 0x64: R_ZP(NOPR);
-        case 0x14: case 0x34: case 0x54: case 0x74: case 0xD4: case 0xF4: R_ZPX(NOPR);
-        case 0x0C: R_ABS(NOPR);
-        case 0x1C: case 0x3C: case 0x5C: case 0x7C: case 0xDC: case 0xFC: R_ABX(NOPR);
+        op_EA: op_1A: op_3A: op_5A: op_7A: op_DA: op_FA: IMPLIED(); NEXT();
+        op_80: op_82: op_89: op_C2: op_E2: R_IMM(NOPR);
+        op_04: op_44: op_64: R_ZP(NOPR);
+        op_14: op_34: op_54: op_74: op_D4: op_F4: R_ZPX(NOPR);
+        op_0C: R_ABS(NOPR);
+        op_1C: op_3C: op_5C: op_7C: op_DC: op_FC: R_ABX(NOPR);
 
         /* Register transfers, increments, flags. */
-        case 0xAA: IMPLIED(); x = a; SETNZ(x); break;
-        case 0xA8: IMPLIED(); y = a; SETNZ(y); break;
-        case 0x8A: IMPLIED(); a = x; SETNZ(a); break;
-        case 0x98: IMPLIED(); a = y; SETNZ(a); break;
-        case 0xBA: IMPLIED(); x = s; SETNZ(x); break;
-        case 0x9A: IMPLIED(); s = x; break;
-        case 0xE8: IMPLIED(); x++; SETNZ(x); break;
-        case 0xC8: IMPLIED(); y++; SETNZ(y); break;
-        case 0xCA: IMPLIED(); x--; SETNZ(x); break;
-        case 0x88: IMPLIED(); y--; SETNZ(y); break;
-        case 0x18: IMPLIED(); p &= (uint8_t)~P_C; break;
-        case 0x38: IMPLIED(); p |= P_C; break;
-        case 0xD8: IMPLIED(); p &= (uint8_t)~P_D; break;
-        case 0xF8: IMPLIED(); p |= P_D; break;
-        case 0xB8: IMPLIED(); p &= (uint8_t)~P_V; break;
+        op_AA: IMPLIED(); x = a; SETNZ(x); NEXT();
+        op_A8: IMPLIED(); y = a; SETNZ(y); NEXT();
+        op_8A: IMPLIED(); a = x; SETNZ(a); NEXT();
+        op_98: IMPLIED(); a = y; SETNZ(a); NEXT();
+        op_BA: IMPLIED(); x = s; SETNZ(x); NEXT();
+        op_9A: IMPLIED(); s = x; NEXT();
+        op_E8: IMPLIED(); x++; SETNZ(x); NEXT();
+        op_C8: IMPLIED(); y++; SETNZ(y); NEXT();
+        op_CA: IMPLIED(); x--; SETNZ(x); NEXT();
+        op_88: IMPLIED(); y--; SETNZ(y); NEXT();
+        op_18: IMPLIED(); p &= (uint8_t)~P_C; NEXT();
+        op_38: IMPLIED(); p |= P_C; NEXT();
+        op_D8: IMPLIED(); p &= (uint8_t)~P_D; NEXT();
+        op_F8: IMPLIED(); p |= P_D; NEXT();
+        op_B8: IMPLIED(); p &= (uint8_t)~P_V; NEXT();
         /* CLI, SEI and PLP change I after their interrupt poll: the poll sees the old I. */
-        case 0x58: IMPLIED(); n->cpu.poll_i = p & P_I; p &= (uint8_t)~P_I; n->next_event = cyc; break;
-        case 0x78: IMPLIED(); n->cpu.poll_i = p & P_I; p |= P_I; n->next_event = cyc; break;
+        op_58: IMPLIED(); n->cpu.poll_i = p & P_I; p &= (uint8_t)~P_I; n->next_event = cyc; NEXT();
+        op_78: IMPLIED(); n->cpu.poll_i = p & P_I; p |= P_I; n->next_event = cyc; NEXT();
 
         /* Stack. */
-        case 0x48: IMPLIED(); PUSH(a); break;
-        case 0x08: IMPLIED(); PUSH(p | P_B | P_U); break;
-        case 0x68: IMPLIED(); RD(0x100 | s); a = PULL(); SETNZ(a); break;
-        case 0x28: IMPLIED(); RD(0x100 | s); n->cpu.poll_i = p & P_I;
-            p = (uint8_t)((PULL() & ~P_B) | P_U); n->next_event = cyc; break;
+        op_48: IMPLIED(); PUSH(a); NEXT();
+        op_08: IMPLIED(); PUSH(p | P_B | P_U); NEXT();
+        op_68: IMPLIED(); RD(0x100 | s); a = PULL(); SETNZ(a); NEXT();
+        op_28: IMPLIED(); RD(0x100 | s); n->cpu.poll_i = p & P_I;
+            p = (uint8_t)((PULL() & ~P_B) | P_U); n->next_event = cyc; NEXT();
 
         /* Jumps and subroutines. */
-        case 0x4C: AM_ABS(); pc = addr; break;
-        case 0x6C: { /* JMP (ind): the pointer's high byte is read from the same page. */
+        op_4C:
+            AM_ABS();
+            /* JMP to itself (a game's idle loop) only re-reads its own three ROM
+             * bytes: skip whole 3-cycle iterations up to the next event. */
+            if (addr == (uint16_t)(pc - 3) && addr >= 0x8000 && cyc < n->next_event)
+                cyc += (n->next_event - cyc + 2) / 3 * 3;
+            pc = addr;
+            NEXT();
+        op_6C: { /* JMP (ind): the pointer's high byte is read from the same page. */
             uint16_t lo = RD(pc++); uint16_t ptr = (uint16_t)(lo | (RD(pc) << 8));
             uint16_t t = RD(ptr); pc = (uint16_t)(t | (RD((ptr & 0xFF00) | ((ptr + 1) & 0xFF)) << 8));
-            break; }
-        case 0x20: { uint16_t lo = RD(pc++); RD(0x100 | s); PUSH(pc >> 8); PUSH(pc & 0xFF);
-            pc = (uint16_t)(lo | (RD(pc) << 8)); break; }
-        case 0x60: { IMPLIED(); RD(0x100 | s); uint16_t lo = PULL(); pc = (uint16_t)(lo | (PULL() << 8));
-            RD(pc); pc++; break; }
-        case 0x40: { IMPLIED(); RD(0x100 | s); p = (uint8_t)((PULL() & ~P_B) | P_U);
-            uint16_t lo = PULL(); pc = (uint16_t)(lo | (PULL() << 8)); n->next_event = cyc; break; }
-        case 0x00: { /* BRK: an NMI edge before the vector fetch takes over the vector. */
+            NEXT(); }
+        op_20: { uint16_t lo = RD(pc++); RD(0x100 | s); PUSH(pc >> 8); PUSH(pc & 0xFF);
+            pc = (uint16_t)(lo | (RD(pc) << 8)); NEXT(); }
+        op_60: { IMPLIED(); RD(0x100 | s); uint16_t lo = PULL(); pc = (uint16_t)(lo | (PULL() << 8));
+            RD(pc); pc++; NEXT(); }
+        op_40: { IMPLIED(); RD(0x100 | s); p = (uint8_t)((PULL() & ~P_B) | P_U);
+            uint16_t lo = PULL(); pc = (uint16_t)(lo | (PULL() << 8)); n->next_event = cyc; NEXT(); }
+        op_00: { /* BRK: an NMI edge before the vector fetch takes over the vector. */
             RD(pc++); PUSH(pc >> 8); PUSH(pc & 0xFF);
             uint16_t vec = 0xFFFE;
-            if (n->cpu.nmi_edge < cyc) { vec = 0xFFFA; n->cpu.nmi_edge = NES_NEVER; }
+            if (nmi_hijacks(n, cyc)) vec = 0xFFFA;
             PUSH(p | P_B | P_U); p |= P_I;
             uint16_t lo = RD(vec); pc = (uint16_t)(lo | (RD(vec + 1) << 8));
             n->cpu.poll_i = 0xFF;
-            break; }
+            n->cpu.sequence_end = cyc;
+            NEXT(); }
 
         /* Branches. */
-        case 0x10: BRANCH(!(p & P_N)); case 0x30: BRANCH(p & P_N);
-        case 0x50: BRANCH(!(p & P_V)); case 0x70: BRANCH(p & P_V);
-        case 0x90: BRANCH(!(p & P_C)); case 0xB0: BRANCH(p & P_C);
-        case 0xD0: BRANCH(!(p & P_Z)); case 0xF0: BRANCH(p & P_Z);
+        op_10: BRANCH(!(p & P_N)); op_30: BRANCH(p & P_N);
+        op_50: BRANCH(!(p & P_V)); op_70: BRANCH(p & P_V);
+        op_90: BRANCH(!(p & P_C)); op_B0: BRANCH(p & P_C);
+        op_D0: BRANCH(!(p & P_Z)); op_F0: BRANCH(p & P_Z);
 
         /* KIL: the CPU locks up until reset. */
-        default:
+        op_KIL:
             n->cpu.jammed = 1;
             pc--;
             if (cyc < n->next_event) cyc = n->next_event;
-            break;
-        }
-    } while (cyc < n->next_event);
+            NEXT();
+            }
+done:
+#undef NEXT
     n->cycle = cyc;
     n->cpu.pc = pc;
     n->cpu.a = a; n->cpu.x = x; n->cpu.y = y; n->cpu.s = s; n->cpu.p = p;
@@ -320,11 +395,8 @@ static void interrupt(nes *n, uint16_t vec)
     uint8_t s = n->cpu.s;
     RD(pc); RD(pc);
     PUSH(pc >> 8); PUSH(pc & 0xFF);
-    /* An NMI edge during the first cycles of an IRQ sequence hijacks its vector. */
-    if (vec == 0xFFFE && n->cpu.nmi_edge < cyc) {
+    if (vec == 0xFFFE && nmi_hijacks(n, cyc))
         vec = 0xFFFA;
-        n->cpu.nmi_edge = NES_NEVER;
-    }
     PUSH((n->cpu.p & ~P_B) | P_U);
     n->cpu.p |= P_I;
     uint16_t lo = RD(vec);
@@ -332,6 +404,7 @@ static void interrupt(nes *n, uint16_t vec)
     n->cpu.pc = pc;
     n->cpu.s = s;
     n->cycle = cyc;
+    n->cpu.sequence_end = cyc;
 }
 
 void cpu_check_interrupts(nes *n)
@@ -340,9 +413,13 @@ void cpu_check_interrupts(nes *n)
     /* The poll happened at the end of the instruction's second-to-last cycle;
      * a taken branch that stayed on its page polled one cycle earlier still. */
     uint64_t poll = n->cycle - 2 - (c->branch_end == n->cycle);
+    /* OAM DMA runs after the write that started it: that instruction polled before it. */
+    if (c->dma_end == n->cycle)
+        poll -= c->dma_length;
     uint8_t i_flag = c->poll_i != 0xFF ? c->poll_i : (c->p & P_I);
     c->poll_i = 0xFF;
-    if (c->jammed)
+    /* The first instruction of a handler always runs before another interrupt. */
+    if (c->jammed || c->sequence_end == n->cycle)
         return;
     if (c->nmi_edge <= poll) {
         c->nmi_edge = NES_NEVER;
@@ -362,6 +439,8 @@ void cpu_power(nes *n)
     c->irq_lines = 0;
     c->poll_i = 0xFF;
     c->branch_end = NES_NEVER;
+    c->sequence_end = NES_NEVER;
+    c->dma_end = NES_NEVER;
     c->nmi_edge = NES_NEVER;
     cpu_reset(n);
 }

@@ -29,6 +29,40 @@ void nes_schedule(nes *n)
     n->next_event = t;
 }
 
+/* A status poll loop (`LDA $2002; AND #mask; Bxx back`, `period` cycles per
+ * iteration, starting with the opcode fetch at cycle `start`): returns how many
+ * whole iterations keep looping, with the PPU caught up to each read exactly as
+ * the interpreter would. It stops short of the next event and of vertical blank,
+ * where reads have side effects beyond clearing the write toggle, so the caller's
+ * next interpreted iteration meets the same machine state as without skipping. */
+uint64_t nes_poll_skip(nes *n, uint64_t start, int period, uint8_t mask, int loop_while_zero)
+{
+    struct ppu *p = &n->ppu;
+    uint64_t k = 0;
+    uint8_t last = 0;
+    for (;;) {
+        uint64_t begin = start + (uint64_t)period * k;
+        if (begin + 2 * (uint64_t)period >= n->next_event)
+            break;
+        ppu_catch_up(n, PPU_ACCESS_DOT(begin + 3));
+        if ((p->status & 0x80) || p->scanline == 240 || (p->scanline == 241 && p->dot <= 2))
+            break;
+        uint8_t value = (uint8_t)((p->status & 0xE0) | (p->io_latch & 0x1F));
+        if (((value & mask) == 0) != loop_while_zero)
+            break;
+        last = value;
+        k++;
+    }
+    if (k) {
+        /* The reads' lasting effects: the write toggle, and the latch bits they drove. */
+        p->w = 0;
+        p->io_latch = (uint8_t)((p->io_latch & 0x1F) | (last & 0xE0));
+        for (int b = 5; b < 8; b++)
+            p->io_decay[b] = PPU_ACCESS_DOT(start + (uint64_t)period * (k - 1) + 3);
+    }
+    return k;
+}
+
 static uint8_t read_controller(nes *n, int port)
 {
     uint8_t bit;
@@ -97,6 +131,8 @@ static void oam_dma(nes *n, uint8_t page)
     ppu_oam_dma(n, buf);
     /* wr() adds the cycle of the $4014 write itself afterwards. */
     n->cycle -= 1;
+    n->cpu.dma_length = n->cycle - start + 1;
+    n->cpu.dma_end = n->cycle + 1;
 }
 
 void bus_write_io(nes *n, uint16_t addr, uint8_t value)

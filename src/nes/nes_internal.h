@@ -32,6 +32,9 @@ struct cpu {
     uint8_t open_bus;        /* last value on the CPU data bus */
     uint64_t nmi_edge;       /* CPU cycle at whose end the NMI edge detector fires, or NES_NEVER */
     uint64_t branch_end;     /* end cycle of the last taken branch that stayed on its page (it polls a cycle early) */
+    uint64_t sequence_end;   /* end cycle of the last BRK or interrupt sequence (no poll right after it) */
+    uint64_t dma_end;        /* end cycle of the instruction whose write started an OAM DMA */
+    uint64_t dma_length;     /* CPU cycles that DMA took */
     uint64_t irq_since;      /* cycle since which the IRQ line is low (valid when irq_lines != 0) */
 };
 
@@ -83,6 +86,11 @@ struct ppu {
     uint8_t next_has_sprite0;
     int overflow_dot;        /* dot of this line at which evaluation sets the overflow flag, or -1 */
     uint8_t evaluated;       /* this line's evaluation ran */
+
+    /* Skipped frames evaluate sprites from a per-line count of sprites in range
+     * (full evaluation only where eight or more could set the overflow flag). */
+    uint8_t line_sprites[240];
+    uint8_t line_sprites_dirty; /* OAM or the sprite height changed since the counts */
 
     uint8_t oam[256];
     uint8_t palette[32];
@@ -163,6 +171,7 @@ uint8_t bus_read_io(nes *n, uint16_t addr);
 void bus_write_io(nes *n, uint16_t addr, uint8_t value);
 uint8_t bus_peek(const nes *n, uint16_t addr);
 void nes_schedule(nes *n);  /* recompute next_event after any state change */
+uint64_t nes_poll_skip(nes *n, uint64_t start, int period, uint8_t mask, int loop_while_zero);
 
 /* ppu.c */
 void ppu_power(nes *n);

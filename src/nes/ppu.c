@@ -80,6 +80,18 @@ static inline void increment_x(struct ppu *p)
     }
 }
 
+/* k (0-32) coarse-X increments at once: at most one wrap into the next nametable. */
+static inline void increment_x_by(struct ppu *p, int k)
+{
+    int cx = (p->v & 0x1F) + k;
+    uint16_t v = (uint16_t)(p->v & ~0x1F);
+    if (cx >= 32) {
+        cx -= 32;
+        v ^= 0x400;
+    }
+    p->v = (uint16_t)(v | cx);
+}
+
 static inline void increment_y(struct ppu *p)
 {
     if ((p->v & 0x7000) != 0x7000) {
@@ -145,6 +157,36 @@ static void evaluate_sprites(struct ppu *p, int line)
         dot += 2;
     }
     p->secondary_count = (uint8_t)count;
+}
+
+static void count_line_sprites(struct ppu *p)
+{
+    int height = (p->ctrl & CTRL_SPR16) ? 16 : 8;
+    memset(p->line_sprites, 0, sizeof p->line_sprites);
+    for (int i = 0; i < 64; i++) {
+        int y = p->oam[i * 4];
+        for (int r = 0; r < height && y + r < 240; r++)
+            p->line_sprites[y + r]++;
+    }
+    p->line_sprites_dirty = 0;
+}
+
+/* Evaluation for a skipped frame: only sprite 0 can matter (for the hit flag),
+ * unless eight or more sprites share the line and the overflow logic must run. */
+static void evaluate_sprites_skipped(struct ppu *p, int line)
+{
+    if (p->line_sprites_dirty)
+        count_line_sprites(p);
+    if (p->line_sprites[line] >= 8) {
+        evaluate_sprites(p, line);
+        return;
+    }
+    int height = (p->ctrl & CTRL_SPR16) ? 16 : 8;
+    p->overflow_dot = -1;
+    p->next_has_sprite0 = (unsigned)(line - p->oam[0]) < (unsigned)height;
+    p->secondary_count = p->next_has_sprite0;
+    if (p->next_has_sprite0)
+        memcpy(p->secondary, p->oam, 4);
 }
 
 static void fetch_sprites(nes *n, int line)
@@ -293,9 +335,10 @@ static void set_vblank(nes *n)
     p->status |= STATUS_VBLANK;
     if (p->ctrl & CTRL_NMI) {
         p->nmi_line = 1;
-        /* Dot clock p->clock + 1 has just been reached; the CPU cycle whose
-         * access sees it detects the edge at its end. */
-        uint64_t k = p->clock + 1;
+        /* The CPU's edge detector samples /NMI one dot ahead of its register
+         * accesses: the edge belongs to the cycle whose access sees the dot
+         * before it (ppu_vbl_nmi 05-08 pin this to the dot). */
+        uint64_t k = p->clock;
         uint64_t c = k > 3 ? (k - 3 + 2) / 3 : 0;
         if (c < n->cpu.nmi_edge)
             n->cpu.nmi_edge = c;
@@ -325,6 +368,12 @@ static void run_segment(nes *n, int from, int to)
     if (prerender && from <= 1 && to > 1) {
         p->status &= (uint8_t)~(STATUS_VBLANK | STATUS_HIT | STATUS_OVERFLOW);
         p->nmi_line = 0;
+        /* An NMI enabled just before the flag clears is lost if the line drops
+         * before the CPU samples it. */
+        uint64_t k = p->clock + (uint64_t)(1 - from);
+        uint64_t c = k > 3 ? (k - 3 + 2) / 3 : 0;
+        if (n->cpu.nmi_edge != NES_NEVER && n->cpu.nmi_edge > c)
+            n->cpu.nmi_edge = NES_NEVER;
     }
     if (!prerender && from == 0)
         p->emphasis[line] = p->mask >> 5;
@@ -338,23 +387,33 @@ static void run_segment(nes *n, int from, int to)
         return;
     }
 
+    /* Tiles are needed for pixels, or in a skipped frame for a sprite-0 hit test. */
+    int need_tiles = n->host.pixels || (p->sprite0_on_line && !(p->status & STATUS_HIT));
     /* Background fetches and scroll increments on dots 1-256. */
     if (from < 257 && to > 1) {
         int lo = from < 1 ? 1 : from, hi = to > 257 ? 257 : to;
-        for (int k = (lo - 1) >> 3; k < 32 && 8 * k + 1 < hi + 7; k++) {
-            int fd = 8 * k + 1, id = 8 * k + 8;
-            if (fd >= lo && fd < hi)
-                fetch_tile(n, k + 2);
-            if (id >= lo && id < hi) {
-                increment_x(p);
-                if (k == 31)
-                    increment_y(p);
+        if (need_tiles) {
+            for (int k = (lo - 1) >> 3; k < 32 && 8 * k + 1 < hi; k++) {
+                int fd = 8 * k + 1, id = 8 * k + 8;
+                if (fd >= lo)
+                    fetch_tile(n, k + 2);
+                if (id >= lo && id < hi)
+                    increment_x(p);
             }
+        } else {
+            /* No fetches: the coarse-X increments at dots 8, 16, ... in closed form. */
+            increment_x_by(p, (hi - 1) / 8 - (lo - 1) / 8);
         }
+        if (lo <= 256 && hi > 256)
+            increment_y(p);
     }
     /* Sprite evaluation for the next line, and the overflow flag at its dot. */
-    if (!prerender && from <= 65 && to > 65)
-        evaluate_sprites(p, line);
+    if (!prerender && from <= 65 && to > 65) {
+        if (n->host.pixels)
+            evaluate_sprites(p, line);
+        else
+            evaluate_sprites_skipped(p, line);
+    }
     if (!prerender && p->overflow_dot >= 0 && p->overflow_dot >= from && p->overflow_dot < to) {
         p->status |= STATUS_OVERFLOW;
         p->overflow_dot = -1;
@@ -373,11 +432,12 @@ static void run_segment(nes *n, int from, int to)
     }
     if (prerender && from <= 304 && to > 280)
         p->v = (uint16_t)((p->v & ~0x7BE0) | (p->t & 0x7BE0));
-    /* The first two tiles of the next line. */
+    /* The first two tiles of the next line (sprite0_on_line now describes it). */
     if (to > 321) {
-        if (from <= 321) fetch_tile(n, 0);
+        need_tiles = n->host.pixels || (p->sprite0_on_line && !(p->status & STATUS_HIT));
+        if (from <= 321 && need_tiles) fetch_tile(n, 0);
         if (from <= 328 && to > 328) increment_x(p);
-        if (from <= 329 && to > 329) fetch_tile(n, 1);
+        if (from <= 329 && to > 329 && need_tiles) fetch_tile(n, 1);
         if (from <= 336 && to > 336) increment_x(p);
     }
 }
@@ -436,6 +496,8 @@ static void refresh_latch(struct ppu *p, uint8_t value, uint8_t bits)
 
 static void decay_latch(struct ppu *p)
 {
+    if (!p->io_latch)
+        return;
     for (int b = 0; b < 8; b++)
         if ((p->io_latch & (1 << b)) && p->clock - p->io_decay[b] > IO_DECAY_DOTS)
             p->io_latch &= (uint8_t)~(1 << b);
@@ -507,6 +569,8 @@ void ppu_write_register(nes *n, uint16_t addr, uint8_t value)
     case 0: {
         uint8_t was = p->ctrl;
         p->ctrl = value;
+        if ((was ^ value) & CTRL_SPR16)
+            p->line_sprites_dirty = 1;
         p->t = (uint16_t)((p->t & ~0x0C00) | ((value & 3) << 10));
         if (!(was & CTRL_NMI) && (value & CTRL_NMI) && (p->status & STATUS_VBLANK)) {
             p->nmi_line = 1;
@@ -527,6 +591,7 @@ void ppu_write_register(nes *n, uint16_t addr, uint8_t value)
         break;
     case 4:
         p->oam[p->oam_addr++] = value;
+        p->line_sprites_dirty = 1;
         break;
     case 5:
         if (!p->w) {
@@ -560,6 +625,7 @@ void ppu_oam_dma(nes *n, const uint8_t *page)
     struct ppu *p = &n->ppu;
     for (int i = 0; i < 256; i++)
         p->oam[(uint8_t)(p->oam_addr + i)] = page[i];
+    p->line_sprites_dirty = 1;
 }
 
 void ppu_power(nes *n)
@@ -568,6 +634,7 @@ void ppu_power(nes *n)
     memset(p, 0, sizeof *p);
     p->overflow_dot = -1;
     memset(p->oam, 0xFF, sizeof p->oam);
+    p->line_sprites_dirty = 1;
 }
 
 void ppu_reset(nes *n)
