@@ -1,0 +1,199 @@
+/* env.h: the Super Mario Bros reinforcement-learning environment on our NES
+ * emulator: tasks and ROM lookup, gym-super-mario-bros 7.4.0 semantics (RAM map,
+ * reward, episode end, start-screen and cut-scene skipping, stage targeting), the
+ * Atari-style observation pipeline (frame skip, max-pool, grayscale, 84x84 resize,
+ * 4-frame stack, sticky actions, no-op starts) and a batched vecenv.
+ *
+ * Semantics follow gym-super-mario-bros 7.4.0 (smb_env.py, decode_target.py) on
+ * nes-py: one "frame step" there is one emulated frame plus the hidden frames that
+ * skip dying, cut-scenes and area changes; an agent step here is frame_skip such
+ * frame steps, with rewards summed, as the tutorial's SkipFrame wrapper does. */
+#ifndef SMBRL_ENV_H
+#define SMBRL_ENV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smbrl/cart.h"
+#include "smbrl/nes.h"
+
+#define ENV_OBS_H 84
+#define ENV_OBS_W 84
+#define ENV_FRAME_SIZE (ENV_OBS_H * ENV_OBS_W)
+#define ENV_STACK 4
+#define ENV_OBS_SIZE (ENV_STACK * ENV_FRAME_SIZE) /* one observation: [4,84,84] uint8 */
+
+/* ---- tasks ------------------------------------------------------------- */
+
+enum env_rom_mode { ENV_ROM_VANILLA = 0, ENV_ROM_DOWNSAMPLE, ENV_ROM_PIXEL, ENV_ROM_RECTANGLE };
+
+#define ENV_MAX_STAGES 32
+
+typedef struct env_task {
+    char name[64];
+    int lost_levels;   /* SuperMarioBros2-*: the Lost Levels ROM */
+    int rom_mode;      /* enum env_rom_mode: the -v<m> suffix */
+    int world, stage;  /* single-stage target (1-based), 0 for the full game */
+    int area;          /* target area: stage, +1 for stage >= 2 in some worlds */
+    int random_stages; /* SuperMarioBrosRandomStages-v<m>: a seeded stage on each reset */
+    int n_stages;      /* random stages: the candidate (world, stage) pairs */
+    uint8_t stages[ENV_MAX_STAGES][2];
+} env_task;
+
+/* Parses SuperMarioBros-v0..v3, SuperMarioBros-<w>-<s>-v0..v3,
+ * SuperMarioBros2-v0/v1 (and -<w>-<s>- for worlds 1-4, as decode_target allows),
+ * SuperMarioBrosRandomStages-v0..v3. `stages` ("1-4,2-4", or NULL for all 32)
+ * restricts a random-stages task. */
+int env_task_parse(env_task *t, const char *name, const char *stages, char *err, size_t errlen);
+/* The cart game (enum cart_game) the task's ROM must be. */
+int env_task_cart_game(const env_task *t);
+/* Task families a known cart serves, e.g. "SuperMarioBros-v0, SuperMarioBros-<w>-<s>-v0,
+ * SuperMarioBrosRandomStages-v0"; "" for a cart no task uses. For `smbrl rom list`. */
+const char *env_cart_tasks(int game);
+/* Area number for a (world, stage) target, following decode_target; negative and err
+ * when the target is out of range for the game. */
+int env_target_area(int lost_levels, int world, int stage, char *err, size_t errlen);
+/* Loads the ROM for task t from `path`, a ROM file or a folder searched by SHA-1.
+ * A file that is a different game/mode than the task needs is an error. */
+int env_find_rom(cart *c, const env_task *t, const char *path, char *err, size_t errlen);
+
+/* ---- action sets --------------------------------------------------------- */
+
+typedef struct env_action_set {
+    const char *name;            /* "right", "simple", "complex", "tutorial", "nes" */
+    const char *gym_name;        /* RIGHT_ONLY, SIMPLE_MOVEMENT, ... */
+    int n;
+    const uint8_t *buttons;      /* n controller bytes (bit 0 A ... bit 7 Right) */
+    const char *const *labels;   /* n names in gym's spelling ("right A B"); NULL for nes */
+} env_action_set;
+
+const env_action_set *env_action_set_find(const char *name);
+/* Button names of a controller byte in gym's order ("right A B", "NOOP"). */
+void env_buttons_name(uint8_t buttons, char *out, size_t len);
+
+/* ---- RAM map (gym-super-mario-bros smb_env.py) ---------------------------- */
+
+enum env_status { ENV_STATUS_SMALL = 0, ENV_STATUS_TALL = 1, ENV_STATUS_FIREBALL = 2 };
+const char *env_status_name(int status);
+
+typedef struct env_info {
+    int coins, flag_get, life, score, stage, status, time, world, x_pos, y_pos;
+    int x_pos_max;      /* best x_pos this episode */
+    int player_state;   /* $000E */
+    /* reward terms summed over the step's frames, before the per-frame clipping */
+    float r_x, r_time, r_death;                               /* the 7.4.0 reward */
+    float r_progress, r_score, r_coins, r_powerup, r_complete; /* the shaped (9.x) reward */
+    int frames;         /* frame steps the agent step ran (< frame_skip at episode end) */
+    int hidden_frames;  /* frames run with NOOP to skip dying, cut-scenes and areas */
+} env_info;
+
+int env_ram_time(const uint8_t *ram);
+int env_ram_score(const uint8_t *ram);
+int env_ram_coins(const uint8_t *ram);
+int env_ram_x_pos(const uint8_t *ram);
+int env_ram_y_pos(const uint8_t *ram);
+int env_ram_flag_get(const uint8_t *ram);
+int env_ram_status(const uint8_t *ram);
+/* Fills the RAM fields of info (not x_pos_max, the reward terms or frame counts). */
+void env_ram_info(const uint8_t *ram, env_info *info);
+
+/* ---- observation pipeline -------------------------------------------------- */
+
+/* Grayscale of each palette index, 0.2989 R + 0.587 G + 0.114 B of nes_palette_rgb,
+ * and the area-averaging weights for 256x240 -> 84x84. Caller memory, no globals. */
+typedef struct env_obs_tables {
+    float gray[64];
+    /* per output column/row: first input index and 5 weights (zero-padded) */
+    int16_t x0[ENV_OBS_W], y0[ENV_OBS_H];
+    float wx[ENV_OBS_W][5], wy[ENV_OBS_H][5];
+} env_obs_tables;
+
+void env_obs_tables_init(env_obs_tables *t);
+/* 256x240 palette-index frame(s) -> 84x84 uint8: gray, pixel-wise max of the two
+ * frames when `prev` is not NULL, area-average, round to nearest. */
+void env_obs_process(const env_obs_tables *t, const uint8_t *pixels, const uint8_t *prev,
+                     uint8_t *out);
+/* Full-resolution grayscale (256x240, rounded) of a palette-index frame. */
+void env_obs_gray_full(const env_obs_tables *t, const uint8_t *pixels, uint8_t *out);
+
+/* ---- environments ------------------------------------------------------------ */
+
+enum env_reward_kind { ENV_REWARD_V7 = 0, ENV_REWARD_SHAPED = 1 };
+
+typedef struct env_config {
+    const char *task;     /* default "SuperMarioBros-1-1-v0" */
+    const char *stages;   /* random-stages subset, "1-1,4-2"; NULL for all */
+    const char *actions;  /* action set name, default "simple" */
+    const char *reward;   /* "v7" (default, gym 7.4.0) or "shaped" (gym 9.x) */
+    int frame_skip;       /* frame steps per agent step, default 4 */
+    int max_pool;         /* observation = max of the last two frames */
+    int pixels;           /* 1 (default): build the [4,84,84] stack; 0: RAM only, no rendering */
+    float sticky_p;       /* per frame: repeat the previous frame's buttons with this probability */
+    int noop_max;         /* on reset: 0..noop_max NOOP frame steps, uniformly */
+    uint64_t seed;
+} env_config;
+
+void env_config_default(env_config *c);
+
+/* What every env of a task shares, immutable after creation so threads can share it:
+ * the cart, the parsed task and action set, and one start snapshot per stage. */
+typedef struct env_base env_base;
+int env_base_create(env_base **out, const env_config *cfg, const char *rom_path, char *err,
+                    size_t errlen);
+void env_base_free(env_base *b);
+const env_task *env_base_task(const env_base *b);
+const env_action_set *env_base_actions(const env_base *b);
+/* Frames emulated to build the start snapshots. */
+uint64_t env_base_setup_frames(const env_base *b);
+
+typedef struct env env;
+/* A standalone env that owns its base. */
+int env_create(env **out, const env_config *cfg, const char *rom_path, char *err, size_t errlen);
+/* An env on a shared base (which must outlive it), with its own seed. */
+int env_create_on(env **out, const env_base *b, uint64_t seed, char *err, size_t errlen);
+void env_free(env *e);
+
+/* Restores the start snapshot (random stages: a seeded stage), runs the no-op
+ * start, fills the stack with the first frame. obs: ENV_OBS_SIZE bytes or NULL. */
+int env_reset(env *e, uint8_t *obs, env_info *info);
+/* One agent step. Errors: action out of range, or a step after the episode ended
+ * without a reset (gym raises there too). reward is the sum of the clipped
+ * per-frame rewards; done is 1 at episode end. */
+int env_step(env *e, int action, uint8_t *obs, float *reward, int *done, env_info *info,
+             char *err, size_t errlen);
+
+int env_num_actions(const env *e);
+const env_base *env_get_base(const env *e);
+nes *env_nes(env *e);
+/* The last emulated frame the agent sees (palette indices, 256x240); valid after
+ * reset and every step when pixels are on. */
+const uint8_t *env_frame(const env *e);
+void env_render_rgb(const env *e, uint8_t *rgb);   /* 256x240x3 */
+void env_render_gray(const env *e, uint8_t *gray); /* 256x240 */
+/* Frames this env has emulated (all kinds), for checking that reset is a copy. */
+uint64_t env_frames_emulated(const env *e);
+/* Frames rendered with pixels. */
+uint64_t env_frames_rendered(const env *e);
+
+/* ---- batched stepping ------------------------------------------------------------ */
+
+typedef struct vecenv vecenv;
+/* n envs, env i seeded from (cfg->seed, i) so env i behaves the same in any batch
+ * size; threads workers (1 = the caller only) in a persistent pool. */
+int vecenv_create(vecenv **out, const env_config *cfg, const char *rom_path, int n, int threads,
+                  char *err, size_t errlen);
+void vecenv_free(vecenv *v);
+int vecenv_num(const vecenv *v);
+int vecenv_num_actions(const vecenv *v);
+int vecenv_reset(vecenv *v, char *err, size_t errlen);
+/* actions: n indices. Ended episodes are reset in place: obs then shows the new
+ * episode's first frame while done=1 and info keeps the ended episode's last info.
+ * Allocates nothing. */
+int vecenv_step(vecenv *v, const int *actions, char *err, size_t errlen);
+uint8_t *vecenv_obs(vecenv *v);            /* [n,4,84,84] uint8 */
+const float *vecenv_rewards(const vecenv *v);  /* [n] */
+const uint8_t *vecenv_dones(const vecenv *v);  /* [n] */
+const env_info *vecenv_infos(const vecenv *v); /* [n] */
+env *vecenv_env(vecenv *v, int i);
+
+#endif
