@@ -26,7 +26,6 @@ foreach(rom
     instr_misc/rom_singles/04-dummy_reads_apu.nes
     instr_timing/instr_timing.nes instr_timing/rom_singles/1-instr_timing.nes
     instr_timing/rom_singles/2-branch_timing.nes
-    cpu_dummy_reads/cpu_dummy_reads.nes
     cpu_interrupts_v2/cpu_interrupts.nes cpu_interrupts_v2/rom_singles/1-cli_latency.nes
     cpu_interrupts_v2/rom_singles/2-nmi_and_brk.nes cpu_interrupts_v2/rom_singles/3-nmi_and_irq.nes
     cpu_interrupts_v2/rom_singles/4-irq_and_dma.nes cpu_interrupts_v2/rom_singles/5-branch_delays_irq.nes
@@ -64,6 +63,7 @@ endforeach()
 
 # On screen only.
 blargg_test(cpu_timing_test6/cpu_timing_test.nes screen 900)
+blargg_test(cpu_dummy_reads/cpu_dummy_reads.nes screen 300)
 foreach(rom palette_ram power_up_palette sprite_ram vbl_clear_time vram_access)
   blargg_test(blargg_ppu_tests_2005.09.15b/${rom}.nes screen 120)
 endforeach()

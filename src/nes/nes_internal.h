@@ -64,6 +64,7 @@ struct ppu {
     int scanline;            /* 0-239 visible, 240 post, 241-260 vblank, 261 pre-render */
     int dot;                 /* 0-340: the next dot to execute */
     uint8_t odd_frame;
+    uint8_t skip_dot;        /* this pre-render line skips its last dot (decided at dot 339) */
     uint8_t suppress_vbl;    /* a $2002 read one dot before vblank set stops the set */
     uint8_t nmi_line;        /* vblank flag AND ctrl bit 7: the /NMI output */
     uint64_t frames;         /* completed frames (incremented at 241:1) */

@@ -442,9 +442,16 @@ static void run_segment(nes *n, int from, int to)
     }
 }
 
+/* The odd-frame skip is decided as dot 338 of the pre-render line runs, in this
+ * model's write timing: a later $2001 write cannot change it (ppu_vbl_nmi
+ * 10-even_odd_timing pins the dot). */
 static inline int line_length(const struct ppu *p)
 {
-    return (p->scanline == 261 && p->odd_frame && rendering(p)) ? 340 : 341;
+    if (p->scanline != 261 || !p->odd_frame)
+        return 341;
+    if (p->dot > 338)
+        return p->skip_dot ? 340 : 341;
+    return rendering(p) ? 340 : 341;
 }
 
 void ppu_catch_up(nes *n, uint64_t target)
@@ -454,6 +461,8 @@ void ppu_catch_up(nes *n, uint64_t target)
         int len = line_length(p);
         uint64_t left = target - p->clock;
         int to = (uint64_t)(len - p->dot) <= left ? len : p->dot + (int)left;
+        if (p->scanline == 261 && p->dot <= 338 && to > 338)
+            p->skip_dot = (uint8_t)(p->odd_frame && rendering(p));
         run_segment(n, p->dot, to);
         p->clock += (uint64_t)(to - p->dot);
         p->dot = to;
@@ -474,12 +483,13 @@ uint64_t ppu_dots_until(const nes *n, int line, int dot)
     const struct ppu *p = &n->ppu;
     int64_t here = (int64_t)p->scanline * 341 + p->dot, there = (int64_t)line * 341 + dot;
     int64_t d = there - here;
-    int64_t skip = (p->odd_frame && rendering(p)) ? 1 : 0;
     if (d <= 0) {
         d += 262 * 341;
         /* Passing the end of the pre-render line: an odd frame with rendering skips a dot. */
-        if (here <= 261 * 341 + 339)
-            d -= skip;
+        if (p->scanline == 261)
+            d -= 341 - line_length(p);
+        else
+            d -= (p->odd_frame && rendering(p)) ? 1 : 0;
     }
     return (uint64_t)d;
 }
@@ -635,6 +645,13 @@ void ppu_power(nes *n)
     p->overflow_dot = -1;
     memset(p->oam, 0xFF, sizeof p->oam);
     p->line_sprites_dirty = 1;
+    /* Palette RAM powers up with leftover contents; these are the values blargg
+     * read from his console (power_up_palette). Games overwrite them anyway. */
+    static const uint8_t power_up_palette[32] = {
+        0x09, 0x01, 0x00, 0x01, 0x00, 0x02, 0x02, 0x0D, 0x08, 0x10, 0x08, 0x24, 0x00, 0x00, 0x04, 0x2C,
+        0x09, 0x01, 0x34, 0x03, 0x00, 0x04, 0x00, 0x14, 0x08, 0x3A, 0x00, 0x02, 0x00, 0x20, 0x2C, 0x08,
+    };
+    memcpy(p->palette, power_up_palette, sizeof p->palette);
 }
 
 void ppu_reset(nes *n)
