@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "golden/smbg.h"
+#include "nn/nn_internal.h"
 #include "smbrl/nn.h"
 #include "testlib.h"
 
@@ -83,8 +84,8 @@ static void test_conv(rng *r, int B, int C, int H, int W, int OC, int K, int S, 
     fill(r, c.R, no, -1, 1);
 
     char what[96];
-    snprintf(what, sizeof what, "conv B%d C%d %dx%d OC%d K%d S%d P%d %s", B, C, H, W, OC, K, S, P,
-             nhwc ? "NHWC" : "NCHW");
+    snprintf(what, sizeof what, "conv B%d C%d %dx%d OC%d K%d S%d P%d %s (%s)", B, C, H, W, OC, K, S, P,
+             nhwc ? "NHWC" : "NCHW", nn_direct_ok(&c.s) ? "direct kernels" : "im2row + sgemm");
     printf("%s\n", what);
     c.use_ref = 1;
     conv_obj(&c);
@@ -98,7 +99,7 @@ static void test_conv(rng *r, int B, int C, int H, int W, int OC, int K, int S, 
         dw[i] = dw_r[i] = 1.0f;
     for (int o = 0; o < OC; o++)
         db[o] = db_r[o] = 1.0f;
-    nn_conv2d_backward(di, dw, db, drows, c.wperm, dwperm, c.R, c.rows, c.w, &c.s);
+    nn_conv2d_backward(di, dw, db, drows, c.wperm, dwperm, c.R, c.rows, c.inp, c.w, &c.s);
     nn_conv2d_backward_ref(di_r, dw_r, db_r, c.R, c.inp, c.w, &c.s);
     CHECK(smbg_compare("fast vs reference dinp", di, di_r, ni, 1e-5));
     CHECK(smbg_compare("fast vs reference dweight", dw, dw_r, nw, 1e-5));
@@ -122,7 +123,7 @@ static void test_conv(rng *r, int B, int C, int H, int W, int OC, int K, int S, 
     /* dinp = NULL (first layer) must leave the weight gradients the same. */
     float *dw2 = calloc(nw, sizeof(float)), *db2 = calloc(OC, sizeof(float));
     nn_conv2d_forward(c.out, c.rows, c.wperm, c.inp, c.w, c.b, &c.s);
-    nn_conv2d_backward(NULL, dw2, db2, NULL, c.wperm, dwperm, c.R, c.rows, c.w, &c.s);
+    nn_conv2d_backward(NULL, dw2, db2, NULL, c.wperm, dwperm, c.R, c.rows, c.inp, c.w, &c.s);
     CHECK(smbg_compare("dweight without dinp", dw2, dw, nw, 1e-6));
     free(dw2), free(db2);
 
@@ -154,7 +155,7 @@ static void test_conv_u8(rng *r, int B, int C, int H, int W, int OC, int K, int 
     nn_conv2d_forward_u8(out, rows, scratch, wp, u8, w, b, &s);
     nn_conv2d_forward_ref(ref, inp, w, b, &s);
     CHECK(smbg_compare("forward vs reference", out, ref, no, 1e-5));
-    nn_conv2d_backward_u8(dw, db, dwp, R, rows, &s);
+    nn_conv2d_backward_u8(dw, db, dwp, R, rows, scratch, &s);
     nn_conv2d_backward_ref(NULL, dw_r, db_r, R, inp, w, &s);
     CHECK(smbg_compare("dweight vs reference", dw, dw_r, nw, 1e-5));
     CHECK(smbg_compare("dbias vs reference", db, db_r, OC, 1e-5));
@@ -464,6 +465,11 @@ int main(void)
     test_conv(&r, 3, 3, 7, 7, 4, 3, 1, 0, 1);
     test_conv(&r, 2, 3, 9, 8, 5, 3, 2, 1, 0);   /* padding, as the PPO trunk */
     test_conv(&r, 2, 4, 8, 9, 5, 3, 2, 1, 1);
+    /* Shapes the direct kernels take: NHWC, no padding, channels in multiples of 16, pixel
+     * counts that leave a partial tile of 6. */
+    test_conv(&r, 2, 16, 9, 9, 16, 3, 1, 0, 1);
+    test_conv(&r, 3, 32, 10, 10, 32, 4, 2, 0, 1);
+    test_conv(&r, 1, 64, 9, 9, 64, 3, 1, 0, 1);
     test_conv_u8(&r, 2, 4, 84, 84, 32, 8, 4, 0); /* MarioNet's first layer */
     test_conv_u8(&r, 3, 2, 12, 16, 5, 6, 2, 0);
     test_conv_u8(&r, 2, 3, 9, 8, 5, 3, 2, 1);

@@ -57,8 +57,11 @@ void nn_conv_shape_init(nn_conv_shape *s, int B, int C, int H, int W, int OC, in
 size_t nn_conv_rows_floats(const nn_conv_shape *s);
 size_t nn_conv_wperm_floats(const nn_conv_shape *s);
 
-/* Fast path: im2row + cblas_sgemm. rows (B*OH*OW, K*K*C) is scratch the forward fills and
- * the backward reads again (keep it between the two calls); wperm (OC, K*K*C) is scratch.
+/* Fast paths. NHWC input without padding, with OC and K*C multiples of 16, on a CPU with
+ * AVX2 + FMA: kernels that read each patch in place (src/nn/conv_direct.c). Otherwise
+ * im2row + cblas_sgemm: rows (B*OH*OW, K*K*C) is scratch the forward fills and the backward
+ * reads again (keep it between the two calls; the direct path leaves it alone).
+ * wperm: nn_conv_wperm_floats scratch floats.
  * out (B,OH,OW,OC); inp as s->nhwc_in says; weight (OC,C,K,K); bias (OC). */
 void nn_conv2d_forward(float *out, float *rows, float *wperm, const float *inp, const float *weight,
                        const float *bias, const nn_conv_shape *s);
@@ -70,16 +73,18 @@ void nn_conv2d_forward(float *out, float *rows, float *wperm, const float *inp, 
 size_t nn_conv_u8_scratch_floats(const nn_conv_shape *s);
 void nn_conv2d_forward_u8(float *out, float *rows, float *scratch, float *wperm, const uint8_t *inp,
                           const float *weight, const float *bias, const nn_conv_shape *s);
-/* Weight and bias gradients (accumulated) of nn_conv2d_forward_u8; no input gradient. */
+/* Weight and bias gradients (accumulated) of nn_conv2d_forward_u8; no input gradient.
+ * rows and scratch as that forward left them. */
 void nn_conv2d_backward_u8(float *dweight, float *dbias, float *dwperm, const float *dout,
-                           const float *rows, const nn_conv_shape *s);
+                           const float *rows, const float *scratch, const nn_conv_shape *s);
 /* dinp (layout of inp; NULL skips it, as for a first layer fed by observations) is
  * overwritten; dweight (OC,C,K,K) and dbias (OC) accumulate. dout (B,OH,OW,OC).
  * drows needs nn_conv_rows_floats floats when dinp is wanted; wperm and dwperm need
- * nn_conv_wperm_floats floats each. rows holds the patches of the matching forward. */
+ * nn_conv_wperm_floats floats each. rows holds the patches of the matching forward, inp
+ * its input (the direct path reads the patches from there). */
 void nn_conv2d_backward(float *dinp, float *dweight, float *dbias, float *drows, float *wperm,
-                        float *dwperm, const float *dout, const float *rows, const float *weight,
-                        const nn_conv_shape *s);
+                        float *dwperm, const float *dout, const float *rows, const float *inp,
+                        const float *weight, const nn_conv_shape *s);
 /* Reference: direct loops in double precision, same layouts and semantics as above. */
 void nn_conv2d_forward_ref(float *out, const float *inp, const float *weight, const float *bias,
                            const nn_conv_shape *s);

@@ -27,7 +27,8 @@ size_t nn_conv_rows_floats(const nn_conv_shape *s)
     return (size_t)s->B * s->OH * s->OW * s->K * s->K * s->C;
 }
 
-size_t nn_conv_wperm_floats(const nn_conv_shape *s) { return (size_t)s->OC * s->K * s->K * s->C; }
+/* Two weight-sized halves: the permuted weights and, for the direct kernels, their panels. */
+size_t nn_conv_wperm_floats(const nn_conv_shape *s) { return 2 * (size_t)s->OC * s->K * s->K * s->C; }
 
 /* Index of input element (b,c,y,x) in either layout. */
 static inline size_t in_index(const nn_conv_shape *s, int b, int c, int y, int x)
@@ -173,6 +174,12 @@ void nn_conv2d_forward_act(float *out, float *rows, float *wperm, const float *i
                            const float *bias, const nn_conv_shape *s, int relu)
 {
     const int M = s->B * s->OH * s->OW, OC = s->OC, KKC = s->K * s->K * s->C;
+    if (nn_direct_ok(s)) {
+        permute_weight(wperm, weight, s);
+        nn_direct_forward(out, inp, wperm, wperm + (size_t)OC * KKC, s);
+        nn_bias_act(out, bias, (size_t)M, OC, relu);
+        return;
+    }
     im2row(rows, inp, s);
     const float *w = weight;
     if (s->nhwc_in) {
@@ -214,6 +221,22 @@ static void space_to_depth_u8(float *s2d, const uint8_t *inp, const float *table
             }
 }
 
+/* The stride-1 convolution over the space-to-depth input. */
+static void s2d_shape(nn_conv_shape *t, const nn_conv_shape *s)
+{
+    nn_conv_shape_init(t, s->B, s->C * s->S * s->S, s->H / s->S, s->W / s->S, s->OC, s->K / s->S, 1, 0, 1);
+}
+
+int nn_conv_uses_rows(const nn_conv_shape *s, int u8_input)
+{
+    if (u8_input && use_s2d(s)) {
+        nn_conv_shape t;
+        s2d_shape(&t, s);
+        return !nn_direct_ok(&t);
+    }
+    return u8_input || !nn_direct_ok(s);
+}
+
 /* Position of weight element (c, ky, kx) within a space-to-depth patch. */
 static inline size_t s2d_index(const nn_conv_shape *s, int c, int ky, int kx)
 {
@@ -238,15 +261,19 @@ void nn_conv2d_forward_u8_act(float *out, float *rows, float *scratch, float *wp
     if (use_s2d(s)) {
         space_to_depth_u8(scratch, inp, table, s);
         nn_conv_shape t;
-        nn_conv_shape_init(&t, s->B, s->C * s->S * s->S, s->H / s->S, s->W / s->S, s->OC, s->K / s->S,
-                           1, 0, 1);
-        im2row(rows, scratch, &t);
+        s2d_shape(&t, s);
         for (int o = 0; o < OC; o++)
             for (int c = 0; c < s->C; c++)
                 for (int ky = 0; ky < s->K; ky++)
                     for (int kx = 0; kx < s->K; kx++)
                         wperm[(size_t)o * KKC + s2d_index(s, c, ky, kx)] =
                             weight[(((size_t)o * s->C + c) * s->K + ky) * s->K + kx];
+        if (nn_direct_ok(&t)) {
+            nn_direct_forward(out, scratch, wperm, wperm + (size_t)OC * KKC, &t);
+            nn_bias_act(out, bias, (size_t)M, OC, relu);
+            return;
+        }
+        im2row(rows, scratch, &t);
         w = wperm;
     } else {
         im2row_u8(rows, inp, table, s);
@@ -257,7 +284,7 @@ void nn_conv2d_forward_u8_act(float *out, float *rows, float *scratch, float *wp
 }
 
 void nn_conv2d_backward_u8(float *dweight, float *dbias, float *dwperm, const float *dout,
-                           const float *rows, const nn_conv_shape *s)
+                           const float *rows, const float *scratch, const nn_conv_shape *s)
 {
     const int M = s->B * s->OH * s->OW, OC = s->OC, KKC = s->K * s->K * s->C;
     for (int m = 0; m < M; m++) {
@@ -270,8 +297,13 @@ void nn_conv2d_backward_u8(float *dweight, float *dbias, float *dwperm, const fl
                     1.0f, dweight, KKC);
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, KKC, M, 1.0f, dout, OC, rows, KKC, 0.0f,
-                dwperm, KKC);
+    nn_conv_shape t;
+    s2d_shape(&t, s);
+    if (nn_direct_ok(&t))
+        nn_direct_dweight(dwperm, dout, scratch, &t);
+    else
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, KKC, M, 1.0f, dout, OC, rows, KKC, 0.0f,
+                    dwperm, KKC);
     for (int o = 0; o < OC; o++)
         for (int c = 0; c < s->C; c++)
             for (int ky = 0; ky < s->K; ky++)
@@ -281,8 +313,8 @@ void nn_conv2d_backward_u8(float *dweight, float *dbias, float *dwperm, const fl
 }
 
 void nn_conv2d_backward(float *dinp, float *dweight, float *dbias, float *drows, float *wperm,
-                        float *dwperm, const float *dout, const float *rows, const float *weight,
-                        const nn_conv_shape *s)
+                        float *dwperm, const float *dout, const float *rows, const float *inp,
+                        const float *weight, const nn_conv_shape *s)
 {
     const int M = s->B * s->OH * s->OW, OC = s->OC, KKC = s->K * s->K * s->C;
     for (int m = 0; m < M; m++) {
@@ -290,13 +322,17 @@ void nn_conv2d_backward(float *dinp, float *dweight, float *dbias, float *drows,
         for (int o = 0; o < OC; o++)
             dbias[o] += d[o];
     }
+    const int direct = nn_direct_ok(s);
+    if (direct)
+        nn_direct_dweight(dwperm, dout, inp, s);
     if (!s->nhwc_in) {
         /* Patch order is the weight order: accumulate straight into dweight. */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, KKC, M, 1.0f, dout, OC, rows, KKC,
                     1.0f, dweight, KKC);
     } else {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, KKC, M, 1.0f, dout, OC, rows, KKC,
-                    0.0f, dwperm, KKC);
+        if (!direct)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, KKC, M, 1.0f, dout, OC, rows, KKC,
+                        0.0f, dwperm, KKC);
         const int C = s->C, KK = s->K * s->K;
         for (int o = 0; o < OC; o++)
             for (int c = 0; c < C; c++)
@@ -309,6 +345,10 @@ void nn_conv2d_backward(float *dinp, float *dweight, float *dbias, float *drows,
     if (s->nhwc_in) {
         permute_weight(wperm, weight, s);
         w = wperm;
+    }
+    if (direct) {
+        nn_direct_dinp(dinp, dout, wperm, wperm + (size_t)OC * KKC, s);
+        return;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, KKC, OC, 1.0f, dout, OC, w, KKC, 0.0f,
                 drows, KKC);

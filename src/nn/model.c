@@ -234,10 +234,11 @@ int nn_work_init(nn_work *w, const nn_model *m, int max_batch, int threads, char
         if (L->spec.kind == NN_CONV2D) {
             nn_conv_shape s;
             conv_shape_of(&s, L, 1);
-            rows[i] = B * nn_conv_rows_floats(&s);
-            if (i > 1)
+            int uses_rows = nn_conv_uses_rows(&s, i == 1);
+            rows[i] = uses_rows ? B * nn_conv_rows_floats(&s) : 0;
+            if (i > 1 && uses_rows)
                 drows = max_sz(drows, nn_conv_rows_floats(&s));
-            else
+            else if (i == 1)
                 scratch = nn_conv_u8_scratch_floats(&s);
             wperm = max_sz(wperm, nn_conv_wperm_floats(&s));
         } else if (L->spec.kind == NN_DUELING) {
@@ -300,7 +301,7 @@ static const float *forward_range(const nn_model *m, nn_work *w, const uint8_t *
         case NN_CONV2D: {
             nn_conv_shape s;
             conv_shape_of(&s, L, nb);
-            float *rows = w->rows[i] + (size_t)b0 * nn_conv_rows_floats(&s) / (size_t)nb;
+            float *rows = w->rows[i] ? w->rows[i] + (size_t)b0 * nn_conv_rows_floats(&s) / (size_t)nb : NULL;
             if (i == 1)
                 nn_conv2d_forward_u8_act(y, rows, w->scratch + (size_t)b0 * w->scratch_stride, wperm,
                                          obs + (size_t)b0 * m->layers[0].in_numel, W, bias, &s, relu_next);
@@ -342,7 +343,7 @@ static void backward_range(const nn_model *m, nn_work *w, float *grads, const fl
 {
     const float *g = dout;
     float *ga = w->grad_a + (size_t)b0 * w->grad_stride, *gb = w->grad_b + (size_t)b0 * w->grad_stride;
-    float *drows = w->drows + (size_t)b0 * w->drows_stride;
+    float *drows = w->drows_stride ? w->drows + (size_t)b0 * w->drows_stride : NULL;
     float *wperm = w->wperm + (size_t)t * w->wperm_floats, *dwperm = w->dwperm + (size_t)t * w->wperm_floats;
     for (int i = m->spec.num_layers - 1; i >= 1; i--) {
         const nn_layer *L = &m->layers[i];
@@ -357,11 +358,11 @@ static void backward_range(const nn_model *m, nn_work *w, float *grads, const fl
         case NN_CONV2D: {
             nn_conv_shape s;
             conv_shape_of(&s, L, nb);
-            const float *rows = w->rows[i] + (size_t)b0 * nn_conv_rows_floats(&s) / (size_t)nb;
+            const float *rows = w->rows[i] ? w->rows[i] + (size_t)b0 * nn_conv_rows_floats(&s) / (size_t)nb : NULL;
             if (i == 1)
-                nn_conv2d_backward_u8(dW, db, dwperm, g, rows, &s);
+                nn_conv2d_backward_u8(dW, db, dwperm, g, rows, w->scratch + (size_t)b0 * w->scratch_stride, &s);
             else
-                nn_conv2d_backward(dst, dW, db, drows, wperm, dwperm, g, rows, W, &s);
+                nn_conv2d_backward(dst, dW, db, drows, wperm, dwperm, g, rows, x, W, &s);
             break;
         }
         case NN_RELU:

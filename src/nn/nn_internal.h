@@ -19,4 +19,16 @@ void nn_conv2d_forward_u8_act(float *out, float *rows, float *scratch, float *wp
 void nn_linear_forward_act(float *out, const float *inp, const float *weight, const float *bias, int B,
                            int IN, int OUT, int relu);
 
+/* Direct convolution (conv_direct.c): NHWC input, no padding, OC and K*C multiples of 16,
+ * AVX2 + FMA. wpat is the weight in patch order (OC, K, K, C); pack is OC*K*K*C scratch.
+ * forward: out (B,OH,OW,OC) = conv without bias. dweight: dwpat (OC,K,K,C) overwritten.
+ * dinp: (B,H,W,C) overwritten. */
+int nn_direct_ok(const nn_conv_shape *s);
+/* Whether a conv's forward fills (and its backward reads) the patch matrix `rows`; u8_input
+ * for the first layer's nn_conv2d_forward_u8. */
+int nn_conv_uses_rows(const nn_conv_shape *s, int u8_input);
+void nn_direct_forward(float *out, const float *inp, const float *wpat, float *pack, const nn_conv_shape *s);
+void nn_direct_dweight(float *dwpat, const float *dout, const float *inp, const nn_conv_shape *s);
+void nn_direct_dinp(float *dinp, const float *dout, const float *wpat, float *pack, const nn_conv_shape *s);
+
 #endif

@@ -1,0 +1,224 @@
+/* conv_direct.c: convolution without a patch matrix, for NHWC input without padding.
+ *
+ * A patch of output pixel m is K runs ("segments") of K*C contiguous input floats, one per
+ * kernel row, seg_stride = W*C apart. The kernels below read those runs in place, so no
+ * patch matrix is written and no BLAS packs one: only the weights, a few thousand floats,
+ * are repacked into 16-wide panels. Tiles: 6 pixels x 16 output channels for the forward
+ * and the input gradient (12 accumulators), 4 channels x 16 patch columns for the weight
+ * gradient. Needs AVX2 + FMA; nn_direct_ok says when a shape and the CPU qualify, and the
+ * im2row + sgemm path in conv.c serves everything else. */
+#include <string.h>
+
+#include "nn/nn_internal.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define NN_DIRECT 1
+#endif
+
+#define TILE 6
+
+/* First input float of output pixel m's patch. */
+static inline const float *patch_base(const float *inp, const nn_conv_shape *s, int m)
+{
+    const int ohw = s->OH * s->OW, b = m / ohw, r = m % ohw, oy = r / s->OW, ox = r % s->OW;
+    return inp + (((size_t)b * s->H + (size_t)oy * s->S) * s->W + (size_t)ox * s->S) * s->C;
+}
+
+int nn_direct_ok(const nn_conv_shape *s)
+{
+#ifdef NN_DIRECT
+    return s->nhwc_in && s->P == 0 && s->OC % 16 == 0 && (s->K * s->C) % 16 == 0 &&
+           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    (void)s;
+    return 0;
+#endif
+}
+
+#ifdef NN_DIRECT
+
+/* out rows (R pixels, 16 channels; row stride ldo) = patches x panel (KKC x 16). */
+__attribute__((target("avx2,fma"))) static void fwd_tile(float *out, size_t ldo, const float *const *a,
+                                                         int R, const nn_conv_shape *s, const float *panel)
+{
+    const int L = s->K * s->C;
+    const size_t seg = (size_t)s->W * s->C;
+    if (R == TILE) {
+        __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+        __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+        const float *wp = panel;
+        for (int ky = 0; ky < s->K; ky++) {
+            const size_t o = (size_t)ky * seg;
+            const float *a0 = a[0] + o, *a1 = a[1] + o, *a2 = a[2] + o, *a3 = a[3] + o;
+            const float *a4 = a[4] + o, *a5 = a[5] + o;
+            for (int k = 0; k < L; k++, wp += 16) {
+                __m256 w0 = _mm256_loadu_ps(wp), w1 = _mm256_loadu_ps(wp + 8), b;
+                b = _mm256_broadcast_ss(a0 + k), c00 = _mm256_fmadd_ps(b, w0, c00), c01 = _mm256_fmadd_ps(b, w1, c01);
+                b = _mm256_broadcast_ss(a1 + k), c10 = _mm256_fmadd_ps(b, w0, c10), c11 = _mm256_fmadd_ps(b, w1, c11);
+                b = _mm256_broadcast_ss(a2 + k), c20 = _mm256_fmadd_ps(b, w0, c20), c21 = _mm256_fmadd_ps(b, w1, c21);
+                b = _mm256_broadcast_ss(a3 + k), c30 = _mm256_fmadd_ps(b, w0, c30), c31 = _mm256_fmadd_ps(b, w1, c31);
+                b = _mm256_broadcast_ss(a4 + k), c40 = _mm256_fmadd_ps(b, w0, c40), c41 = _mm256_fmadd_ps(b, w1, c41);
+                b = _mm256_broadcast_ss(a5 + k), c50 = _mm256_fmadd_ps(b, w0, c50), c51 = _mm256_fmadd_ps(b, w1, c51);
+            }
+        }
+        _mm256_storeu_ps(out, c00), _mm256_storeu_ps(out + 8, c01), out += ldo;
+        _mm256_storeu_ps(out, c10), _mm256_storeu_ps(out + 8, c11), out += ldo;
+        _mm256_storeu_ps(out, c20), _mm256_storeu_ps(out + 8, c21), out += ldo;
+        _mm256_storeu_ps(out, c30), _mm256_storeu_ps(out + 8, c31), out += ldo;
+        _mm256_storeu_ps(out, c40), _mm256_storeu_ps(out + 8, c41), out += ldo;
+        _mm256_storeu_ps(out, c50), _mm256_storeu_ps(out + 8, c51);
+        return;
+    }
+    for (int r = 0; r < R; r++, out += ldo) { /* the last few pixels of a slice */
+        __m256 c0 = _mm256_setzero_ps(), c1 = c0;
+        const float *wp = panel;
+        for (int ky = 0; ky < s->K; ky++) {
+            const float *ar = a[r] + (size_t)ky * seg;
+            for (int k = 0; k < L; k++, wp += 16) {
+                __m256 b = _mm256_broadcast_ss(ar + k);
+                c0 = _mm256_fmadd_ps(b, _mm256_loadu_ps(wp), c0);
+                c1 = _mm256_fmadd_ps(b, _mm256_loadu_ps(wp + 8), c1);
+            }
+        }
+        _mm256_storeu_ps(out, c0), _mm256_storeu_ps(out + 8, c1);
+    }
+}
+
+void nn_direct_forward(float *out, const float *inp, const float *wpat, float *pack, const nn_conv_shape *s)
+{
+    const int M = s->B * s->OH * s->OW, OC = s->OC, KKC = s->K * s->K * s->C;
+    /* pack: OC/16 panels of (KKC x 16). */
+    for (int n0 = 0; n0 < OC; n0 += 16)
+        for (int k = 0; k < KKC; k++)
+            for (int j = 0; j < 16; j++)
+                pack[(size_t)n0 * KKC + (size_t)k * 16 + j] = wpat[(size_t)(n0 + j) * KKC + k];
+    const float *a[TILE];
+    for (int m = 0; m < M; m += TILE) {
+        int R = M - m < TILE ? M - m : TILE;
+        for (int r = 0; r < R; r++)
+            a[r] = patch_base(inp, s, m + r);
+        for (int n0 = 0; n0 < OC; n0 += 16)
+            fwd_tile(out + (size_t)m * OC + n0, (size_t)OC, a, R, s, pack + (size_t)n0 * KKC);
+    }
+}
+
+/* dwpat[o0..o0+4][kk..kk+16] += sum over the np pixels of a block of dout[m][o] * patch_m[kk..].
+ * pb holds the block's patch bases; the block's patches stay in cache across all tiles. */
+__attribute__((target("avx2,fma"))) static void dw_tile(float *dwpat, size_t ldw, const float *const *pb,
+                                                        const float *dout, int np, int OC, size_t koff)
+{
+    float *w0 = dwpat, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
+    __m256 c00 = _mm256_loadu_ps(w0), c01 = _mm256_loadu_ps(w0 + 8);
+    __m256 c10 = _mm256_loadu_ps(w1), c11 = _mm256_loadu_ps(w1 + 8);
+    __m256 c20 = _mm256_loadu_ps(w2), c21 = _mm256_loadu_ps(w2 + 8);
+    __m256 c30 = _mm256_loadu_ps(w3), c31 = _mm256_loadu_ps(w3 + 8);
+    for (int m = 0; m < np; m++, dout += OC) {
+        const float *p = pb[m] + koff;
+        __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8), w;
+        w = _mm256_broadcast_ss(dout + 0), c00 = _mm256_fmadd_ps(w, v0, c00), c01 = _mm256_fmadd_ps(w, v1, c01);
+        w = _mm256_broadcast_ss(dout + 1), c10 = _mm256_fmadd_ps(w, v0, c10), c11 = _mm256_fmadd_ps(w, v1, c11);
+        w = _mm256_broadcast_ss(dout + 2), c20 = _mm256_fmadd_ps(w, v0, c20), c21 = _mm256_fmadd_ps(w, v1, c21);
+        w = _mm256_broadcast_ss(dout + 3), c30 = _mm256_fmadd_ps(w, v0, c30), c31 = _mm256_fmadd_ps(w, v1, c31);
+    }
+    _mm256_storeu_ps(w0, c00), _mm256_storeu_ps(w0 + 8, c01);
+    _mm256_storeu_ps(w1, c10), _mm256_storeu_ps(w1 + 8, c11);
+    _mm256_storeu_ps(w2, c20), _mm256_storeu_ps(w2 + 8, c21);
+    _mm256_storeu_ps(w3, c30), _mm256_storeu_ps(w3 + 8, c31);
+}
+
+#define DW_BLOCK 64
+
+void nn_direct_dweight(float *dwpat, const float *dout, const float *inp, const nn_conv_shape *s)
+{
+    const int M = s->B * s->OH * s->OW, OC = s->OC, L = s->K * s->C, KKC = s->K * L;
+    memset(dwpat, 0, sizeof(float) * (size_t)OC * KKC);
+    const float *pb[DW_BLOCK];
+    for (int m0 = 0; m0 < M; m0 += DW_BLOCK) {
+        int np = M - m0 < DW_BLOCK ? M - m0 : DW_BLOCK;
+        for (int i = 0; i < np; i++)
+            pb[i] = patch_base(inp, s, m0 + i);
+        for (int ky = 0; ky < s->K; ky++)
+            for (int k = 0; k < L; k += 16) {
+                size_t col = (size_t)ky * L + k, koff = (size_t)ky * s->W * s->C + k;
+                for (int o0 = 0; o0 < OC; o0 += 4)
+                    dw_tile(dwpat + (size_t)o0 * KKC + col, (size_t)KKC, pb, dout + (size_t)m0 * OC + o0,
+                            np, OC, koff);
+            }
+    }
+}
+
+/* dinp at the patches of R pixels, columns [kk, kk+16) of segment ky: += dout x panel (OC x 16). */
+__attribute__((target("avx2,fma"))) static void dx_tile(float *const *x, const float *dout, int R,
+                                                        const float *panel, int OC)
+{
+    __m256 c[TILE][2];
+    for (int r = 0; r < R; r++)
+        c[r][0] = c[r][1] = _mm256_setzero_ps();
+    if (R == TILE) {
+        __m256 c00 = c[0][0], c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+        __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+        const float *d0 = dout, *d1 = d0 + OC, *d2 = d1 + OC, *d3 = d2 + OC, *d4 = d3 + OC, *d5 = d4 + OC;
+        for (int o = 0; o < OC; o++) {
+            __m256 w0 = _mm256_loadu_ps(panel + (size_t)o * 16), w1 = _mm256_loadu_ps(panel + (size_t)o * 16 + 8), b;
+            b = _mm256_broadcast_ss(d0 + o), c00 = _mm256_fmadd_ps(b, w0, c00), c01 = _mm256_fmadd_ps(b, w1, c01);
+            b = _mm256_broadcast_ss(d1 + o), c10 = _mm256_fmadd_ps(b, w0, c10), c11 = _mm256_fmadd_ps(b, w1, c11);
+            b = _mm256_broadcast_ss(d2 + o), c20 = _mm256_fmadd_ps(b, w0, c20), c21 = _mm256_fmadd_ps(b, w1, c21);
+            b = _mm256_broadcast_ss(d3 + o), c30 = _mm256_fmadd_ps(b, w0, c30), c31 = _mm256_fmadd_ps(b, w1, c31);
+            b = _mm256_broadcast_ss(d4 + o), c40 = _mm256_fmadd_ps(b, w0, c40), c41 = _mm256_fmadd_ps(b, w1, c41);
+            b = _mm256_broadcast_ss(d5 + o), c50 = _mm256_fmadd_ps(b, w0, c50), c51 = _mm256_fmadd_ps(b, w1, c51);
+        }
+        c[0][0] = c00, c[0][1] = c01, c[1][0] = c10, c[1][1] = c11, c[2][0] = c20, c[2][1] = c21;
+        c[3][0] = c30, c[3][1] = c31, c[4][0] = c40, c[4][1] = c41, c[5][0] = c50, c[5][1] = c51;
+    } else {
+        for (int r = 0; r < R; r++)
+            for (int o = 0; o < OC; o++) {
+                __m256 b = _mm256_broadcast_ss(dout + (size_t)r * OC + o);
+                c[r][0] = _mm256_fmadd_ps(b, _mm256_loadu_ps(panel + (size_t)o * 16), c[r][0]);
+                c[r][1] = _mm256_fmadd_ps(b, _mm256_loadu_ps(panel + (size_t)o * 16 + 8), c[r][1]);
+            }
+    }
+    /* One pixel at a time: neighbouring patches overlap in the input. */
+    for (int r = 0; r < R; r++) {
+        _mm256_storeu_ps(x[r], _mm256_add_ps(_mm256_loadu_ps(x[r]), c[r][0]));
+        _mm256_storeu_ps(x[r] + 8, _mm256_add_ps(_mm256_loadu_ps(x[r] + 8), c[r][1]));
+    }
+}
+
+void nn_direct_dinp(float *dinp, const float *dout, const float *wpat, float *pack, const nn_conv_shape *s)
+{
+    const int M = s->B * s->OH * s->OW, OC = s->OC, L = s->K * s->C, KKC = s->K * L;
+    memset(dinp, 0, sizeof(float) * (size_t)s->B * s->H * s->W * s->C);
+    /* pack: KKC/16 panels of (OC x 16). */
+    for (int k0 = 0; k0 < KKC; k0 += 16)
+        for (int o = 0; o < OC; o++)
+            memcpy(pack + (size_t)k0 * OC + (size_t)o * 16, wpat + (size_t)o * KKC + k0, sizeof(float) * 16);
+    float *x[TILE];
+    for (int m = 0; m < M; m += TILE) {
+        int R = M - m < TILE ? M - m : TILE;
+        for (int ky = 0; ky < s->K; ky++)
+            for (int k = 0; k < L; k += 16) {
+                for (int r = 0; r < R; r++)
+                    x[r] = dinp + (patch_base(dinp, s, m + r) - dinp) + (size_t)ky * s->W * s->C + k;
+                dx_tile(x, dout + (size_t)m * OC, R, pack + ((size_t)ky * L + k) * OC, OC);
+            }
+    }
+}
+
+#else
+/* Never called: nn_direct_ok is 0 without x86-64 and a GCC-compatible compiler. */
+
+void nn_direct_forward(float *out, const float *inp, const float *wpat, float *pack, const nn_conv_shape *s)
+{
+    (void)out, (void)inp, (void)wpat, (void)pack, (void)s;
+}
+void nn_direct_dweight(float *dwpat, const float *dout, const float *inp, const nn_conv_shape *s)
+{
+    (void)dwpat, (void)dout, (void)inp, (void)s;
+}
+void nn_direct_dinp(float *dinp, const float *dout, const float *wpat, float *pack, const nn_conv_shape *s)
+{
+    (void)dinp, (void)dout, (void)wpat, (void)pack, (void)s;
+}
+
+#endif
