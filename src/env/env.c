@@ -507,10 +507,10 @@ int env_step(env *e, int action, uint8_t *obs, float *reward, int *done, env_inf
         if (d)
             break;
     }
-    if (d && pixels && j < render_from) {
-        /* The episode ended on a frame step that was not rendered: replay the one
-         * (or, for the max, two) frame steps the observation needs. */
-        int first = max_pool && j >= 1 ? j - 1 : j;
+    int first = max_pool && j >= 1 ? j - 1 : j;
+    if (d && pixels && first < render_from) {
+        /* The episode ended early and the last frame step (or, for the max, one
+         * of the last two) was not rendered: replay them from the saved state. */
         nes_load(e->nes, e->snap[first & 1]);
         e->tr = e->snap_tr[first & 1];
         for (int r = first; r <= j; r++) {

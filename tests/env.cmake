@@ -1,0 +1,6 @@
+# env.cmake: extra targets and CLI tests for the Super Mario Bros environment.
+# flag_search rebuilds tests/data/smb-1-1-flag.inputs (see tests/data/README.md);
+# it is a tool, not a test.
+add_executable(flag_search ${CMAKE_CURRENT_SOURCE_DIR}/flag_search.c)
+target_include_directories(flag_search PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(flag_search PRIVATE smbrl_core)

@@ -1,0 +1,228 @@
+/* test_obs.c: the observation pipeline: grayscale table, the 256x240 -> 84x84
+ * area average against hand-computed pixels and an exact reference on a real
+ * frame, max-pooling, the frame stack, and that frame skip renders only the
+ * frames it shows yet shows the same frames as rendering everything (episode
+ * ends inside a skip included). The env parts need $SMBRL_ROM_DIR. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smbrl/env.h"
+#include "testlib.h"
+
+#define W NES_WIDTH
+#define H NES_HEIGHT
+
+static env_obs_tables tab;
+
+static double gray_ref(int idx)
+{
+    return 0.2989 * nes_palette_rgb[idx][0] + 0.587 * nes_palette_rgb[idx][1] +
+           0.114 * nes_palette_rgb[idx][2];
+}
+
+/* Exact box average in integer sub-units: one input pixel is 84x84 units, one
+ * output pixel 256 units wide and 240 tall. */
+static void area_ref(const uint8_t *pix, double *out)
+{
+    for (int oy = 0; oy < ENV_OBS_H; oy++)
+        for (int ox = 0; ox < ENV_OBS_W; ox++) {
+            long ylo = oy * 240L, yhi = ylo + 240, xlo = ox * 256L, xhi = xlo + 256;
+            double s = 0;
+            for (int y = (int)(ylo / 84); y < H && y * 84L < yhi; y++) {
+                long a = y * 84L > ylo ? y * 84L : ylo, b = (y + 1) * 84L < yhi ? (y + 1) * 84L : yhi;
+                if (b <= a)
+                    continue;
+                for (int x = (int)(xlo / 84); x < W && x * 84L < xhi; x++) {
+                    long c = x * 84L > xlo ? x * 84L : xlo, d = (x + 1) * 84L < xhi ? (x + 1) * 84L : xhi;
+                    if (d > c)
+                        s += gray_ref(pix[y * W + x] & 63) * (double)((b - a) * (d - c));
+                }
+            }
+            out[oy * ENV_OBS_W + ox] = s / (240.0 * 256.0);
+        }
+}
+
+/* ours must be the reference rounded to nearest (either way when it is a tie
+ * within float rounding) */
+static int compare_to_ref(const uint8_t *ours, const double *ref)
+{
+    int bad = 0;
+    for (int i = 0; i < ENV_FRAME_SIZE; i++) {
+        double r = ref[i];
+        double frac = r - floor(r);
+        if (fabs(frac - 0.5) < 1e-3) {
+            if (ours[i] != (int)floor(r) && ours[i] != (int)floor(r) + 1)
+                bad++;
+        } else if (ours[i] != (int)floor(r + 0.5)) {
+            bad++;
+        }
+    }
+    return bad;
+}
+
+static void test_tables_and_hand_pixels(void)
+{
+    for (int i = 0; i < 64; i++)
+        CHECK(fabs(tab.gray[i] - gray_ref(i)) < 1e-3);
+    static uint8_t pix[W * H], out[ENV_FRAME_SIZE];
+
+    /* uniform sky (0x22 = 104,136,252): 0.2989*104 + 0.587*136 + 0.114*252 = 139.6456 -> 140 */
+    memset(pix, 0x22, sizeof pix);
+    env_obs_process(&tab, pix, NULL, out);
+    for (int i = 0; i < ENV_FRAME_SIZE; i++)
+        if (out[i] != 140) {
+            CHECK_EQ_INT(out[i], 140);
+            break;
+        }
+
+    /* white (0x30 = 252,252,252 -> 251.9748) in columns 0-2, black elsewhere:
+     * output column 0 spans x in [0, 256/84 = 3.0476), so 3 / 3.0476 = 63/64 of it
+     * is white: 251.9748 * 63/64 = 248.04 -> 248; column 1 starts past x=3 -> 0 */
+    memset(pix, 0x0F, sizeof pix);
+    for (int y = 0; y < H; y++)
+        pix[y * W] = pix[y * W + 1] = pix[y * W + 2] = 0x30;
+    env_obs_process(&tab, pix, NULL, out);
+    for (int oy = 0; oy < ENV_OBS_H; oy++) {
+        CHECK_EQ_INT(out[oy * ENV_OBS_W], 248);
+        CHECK_EQ_INT(out[oy * ENV_OBS_W + 1], 0);
+    }
+
+    /* checkerboard (white where x+y is even): output (0,0) spans x [0, 3.0476),
+     * y [0, 2.8571). White area: row 0 has x=0,2 (2); row 1 has x=1 and 0.0476 of
+     * x=3 (1.0476); row 2, 0.8571 tall, has x=0,2 (1.7143): 4.7619 of 8.7075 =
+     * 35/64. 251.9748 * 35/64 = 137.80 -> 138 */
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            pix[y * W + x] = (x + y) % 2 == 0 ? 0x30 : 0x0F;
+    env_obs_process(&tab, pix, NULL, out);
+    CHECK_EQ_INT(out[0], 138);
+
+    /* max of two frames = the frame of per-pixel brighter colours */
+    static uint8_t a[W * H], b[W * H], m[W * H], o2[ENV_FRAME_SIZE];
+    uint32_t s = 12345;
+    for (int i = 0; i < W * H; i++) {
+        s = s * 1103515245u + 12345u;
+        a[i] = (uint8_t)((s >> 16) & 63);
+        s = s * 1103515245u + 12345u;
+        b[i] = (uint8_t)((s >> 16) & 63);
+        m[i] = tab.gray[a[i]] >= tab.gray[b[i]] ? a[i] : b[i];
+    }
+    env_obs_process(&tab, a, b, out);
+    env_obs_process(&tab, m, NULL, o2);
+    CHECK(memcmp(out, o2, sizeof out) == 0);
+    static double ref[ENV_FRAME_SIZE];
+    area_ref(a, ref);
+    env_obs_process(&tab, a, NULL, out);
+    CHECK_EQ_INT(compare_to_ref(out, ref), 0);
+}
+
+static env *open_env(int frame_skip, int max_pool)
+{
+    env_config c;
+    env_config_default(&c);
+    c.task = "SuperMarioBros-1-1-v0";
+    c.actions = "nes";
+    c.frame_skip = frame_skip;
+    c.max_pool = max_pool;
+    char err[256];
+    env *e = NULL;
+    if (env_create(&e, &c, getenv("SMBRL_ROM_DIR"), err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        exit(1);
+    }
+    return e;
+}
+
+static void test_real_frame(void)
+{
+    env *e = open_env(4, 0);
+    static uint8_t obs[ENV_OBS_SIZE], again[ENV_FRAME_SIZE];
+    static double ref[ENV_FRAME_SIZE];
+    env_reset(e, obs, NULL);
+    const uint8_t *f = env_frame(e);
+    /* the reset frame is the level, not a blank screen: sky, ground, HUD */
+    int colours[64] = {0}, distinct = 0;
+    for (int i = 0; i < W * H; i++)
+        if (!colours[f[i] & 63]++)
+            distinct++;
+    CHECK(distinct >= 4);
+    CHECK(f[120 * W + 128] == 0x22); /* sky in the middle of the screen */
+    area_ref(f, ref);
+    CHECK_EQ_INT(compare_to_ref(obs, ref), 0);
+    /* the stack starts as four copies */
+    for (int i = 1; i < ENV_STACK; i++)
+        CHECK(memcmp(obs, obs + i * ENV_FRAME_SIZE, ENV_FRAME_SIZE) == 0);
+    env_obs_process(&tab, f, NULL, again);
+    CHECK(memcmp(obs, again, ENV_FRAME_SIZE) == 0);
+    /* full-resolution renders */
+    static uint8_t rgb[W * H * 3], gray[W * H];
+    env_render_rgb(e, rgb);
+    env_render_gray(e, gray);
+    CHECK(rgb[(120 * W + 128) * 3 + 2] == 0xFC);
+    CHECK_EQ_INT(gray[120 * W + 128], 140);
+    env_free(e);
+}
+
+/* Frame skip k renders only what it shows, and shows what full rendering shows:
+ * a (skip k) against b (skip 1, every frame rendered), fed the same buttons. */
+static void test_skip_matches_full_render(int k, int max_pool)
+{
+    env *a = open_env(k, max_pool), *b = open_env(1, 0);
+    static uint8_t oa[ENV_OBS_SIZE], prev[ENV_OBS_SIZE], ob[ENV_OBS_SIZE], want[ENV_FRAME_SIZE];
+    static uint8_t fb[2][W * H];
+    env_reset(a, oa, NULL);
+    env_reset(b, ob, NULL);
+    memcpy(fb[0], env_frame(b), W * H);
+    memcpy(fb[1], env_frame(b), W * H);
+    char err[160];
+    int da = 0, steps = 0, bad = 0;
+    uint64_t r0 = env_frames_rendered(a);
+    while (!da && steps < 400) {
+        uint8_t btn = NES_RIGHT | NES_B | (steps % 12 < 7 ? NES_A : 0);
+        float r;
+        env_info ia, ib;
+        memcpy(prev, oa, sizeof oa);
+        CHECK(env_step(a, btn, oa, &r, &da, &ia, err, sizeof err) == 0);
+        int db = 0;
+        for (int j = 0; j < ia.frames; j++) {
+            CHECK(env_step(b, btn, ob, &r, &db, &ib, err, sizeof err) == 0);
+            memcpy(fb[0], fb[1], W * H);
+            memcpy(fb[1], env_frame(b), W * H);
+        }
+        CHECK_EQ_INT(da, db);
+        env_obs_process(&tab, fb[1], max_pool ? fb[0] : NULL, want);
+        if (memcmp(oa + 3 * ENV_FRAME_SIZE, want, ENV_FRAME_SIZE) != 0) {
+            fprintf(stderr, "k=%d max=%d: step %d (frames %d, done %d) differs\n", k, max_pool, steps,
+                    ia.frames, da);
+            bad++;
+        }
+        /* the stack moves up by one */
+        CHECK(memcmp(oa, prev + ENV_FRAME_SIZE, 3 * ENV_FRAME_SIZE) == 0);
+        steps++;
+        if (!da)
+            CHECK_EQ_INT(ia.frames, k);
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(da, 1); /* the run ends in a death, inside a skip for k = 4 */
+    /* rendered frames: one (two with max) per step, plus replays at the end */
+    uint64_t rendered = env_frames_rendered(a) - r0;
+    CHECK(rendered + 1 >= (uint64_t)steps * (max_pool ? 2 : 1));
+    CHECK(rendered <= (uint64_t)steps * (max_pool ? 2 : 1) + 2);
+    env_free(a);
+    env_free(b);
+}
+
+int main(void)
+{
+    env_obs_tables_init(&tab);
+    test_tables_and_hand_pixels();
+    char buf[4096];
+    testlib_data_path("SMBRL_ROM_DIR", "super-mario-bros.nes", buf, sizeof buf);
+    test_real_frame();
+    test_skip_matches_full_render(4, 0);
+    test_skip_matches_full_render(4, 1);
+    test_skip_matches_full_render(3, 1);
+    return testlib_finish("test_obs");
+}
