@@ -133,6 +133,7 @@ struct nes_host {
     uint8_t *nt[4];            /* 1 KiB nametable windows at $2000-$2FFF */
     uint8_t *pixels;           /* this frame's output, or NULL when skipped */
     uint64_t stop_at;          /* single-stepping: return to the caller at this cycle (0 = off) */
+    int reference_render;      /* tests: draw every pixel with the one-at-a-time reference path */
 };
 
 struct nes {

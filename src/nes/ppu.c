@@ -123,6 +123,37 @@ static inline void fetch_tile(nes *n, int slot)
     p->tile_hi[slot] = chr_read(n, (uint16_t)(base + 8));
 }
 
+/* Background fetches at dots 8k+1 and coarse-X increments at dots 8k+8, for the
+ * dots lo..hi-1 of 1-256. Locals keep the pointers and v in registers. */
+static void fetch_line_tiles(nes *n, int lo, int hi)
+{
+    struct ppu *p = &n->ppu;
+    uint8_t *nt[4] = {n->host.nt[0], n->host.nt[1], n->host.nt[2], n->host.nt[3]};
+    const uint8_t *chr[8];
+    for (int i = 0; i < 8; i++)
+        chr[i] = n->host.chr[i];
+    unsigned table = (p->ctrl & CTRL_BG_TABLE) ? 0x1000 : 0;
+    uint16_t v = p->v;
+    for (int k = (lo - 1) >> 3; k < 32 && 8 * k + 1 < hi; k++) {
+        if (8 * k + 1 >= lo) {
+            const uint8_t *page = nt[(v >> 10) & 3];
+            unsigned tile = page[v & 0x3FF];
+            unsigned attr = page[0x3C0 | ((v >> 4) & 0x38) | ((v >> 2) & 0x07)];
+            unsigned addr = table + tile * 16 + ((v >> 12) & 7);
+            p->tile_pal[k + 2] = (uint8_t)((attr >> (((v >> 4) & 4) | (v & 2))) & 3);
+            p->tile_lo[k + 2] = chr[(addr >> 10) & 7][addr & 0x3FF];
+            p->tile_hi[k + 2] = chr[((addr + 8) >> 10) & 7][(addr + 8) & 0x3FF];
+        }
+        if (8 * k + 8 >= lo && 8 * k + 8 < hi) {
+            if ((v & 0x1F) == 31)
+                v = (uint16_t)((v & ~0x1F) ^ 0x400);
+            else
+                v++;
+        }
+    }
+    p->v = v;
+}
+
 /* Sprite evaluation on line `line` for line+1, as the hardware scans OAM from
  * dot 65: 2 dots per sprite checked, 8 per sprite copied, and after eight sprites
  * the buggy overflow scan whose byte index m increments without carry. */
@@ -253,37 +284,36 @@ static inline uint8_t bg_pixel(const struct ppu *p, int x)
     return (uint8_t)(((p->tile_lo[slot] >> bit) & 1) | (((p->tile_hi[slot] >> bit) & 1) << 1));
 }
 
-/* Pixels x0..x1-1 of a visible line with rendering on. */
-static void draw_pixels(nes *n, int line, int x0, int x1)
+/* Sprite-0 hit over pixels x0..x1-1, from sprite 0's own pattern: it is the
+ * first sprite of the line, so where it is opaque it is the sprite pixel shown. */
+static void sprite0_hit_test(struct ppu *p, int x0, int x1)
+{
+    int sx = p->sprites[0].x;
+    int a = x0 > sx ? x0 : sx, b = x1 < sx + 8 ? x1 : sx + 8;
+    if (b > 255)
+        b = 255; /* no hit at x = 255 */
+    if (!(p->mask & MASK_BG_LEFT) || !(p->mask & MASK_SPR_LEFT))
+        if (a < 8)
+            a = 8;
+    for (int x = a; x < b; x++) {
+        int bit = 7 - (x - sx);
+        int sc = ((p->sprites[0].lo >> bit) & 1) | ((p->sprites[0].hi >> bit) & 1);
+        if (sc && bg_pixel(p, x)) {
+            p->status |= STATUS_HIT;
+            return;
+        }
+    }
+}
+
+/* Pixels x0..x1-1, one at a time: the reference for draw_line_fast, and the path
+ * for lines that a register access splits. */
+static void draw_pixels_reference(nes *n, int line, int x0, int x1)
 {
     struct ppu *p = &n->ppu;
-    uint8_t *out = n->host.pixels;
     int bg_on = p->mask & MASK_BG, spr_on = p->mask & MASK_SPR;
-    int hit_possible = p->sprite0_on_line && !(p->status & STATUS_HIT) && bg_on && spr_on;
-    if (!out) {
-        if (!hit_possible)
-            return;
-        /* Skipped frame: only sprite 0's pixels can change what the game sees. */
-        int sx = p->sprites[0].x;
-        int a = x0 > sx ? x0 : sx, b = x1 < sx + 8 ? x1 : sx + 8;
-        if (b > 255)
-            b = 255;
-        if (!(p->mask & MASK_BG_LEFT) || !(p->mask & MASK_SPR_LEFT))
-            if (a < 8)
-                a = 8;
-        for (int x = a; x < b; x++) {
-            int bit = 7 - (x - sx);
-            int sc = ((p->sprites[0].lo >> bit) & 1) | ((p->sprites[0].hi >> bit) & 1);
-            if (sc && bg_pixel(p, x)) {
-                p->status |= STATUS_HIT;
-                return;
-            }
-        }
-        return;
-    }
     if (spr_on && !p->sprite_line_valid)
         build_sprite_line(p);
-    uint8_t *row = out + line * NES_WIDTH;
+    uint8_t *row = n->host.pixels + line * NES_WIDTH;
     uint8_t gray = (p->mask & MASK_GRAY) ? 0x30 : 0x3F;
     for (int x = x0; x < x1; x++) {
         uint8_t bc = 0, bpal = 0;
@@ -310,6 +340,81 @@ static void draw_pixels(nes *n, int line, int x0, int x1)
         }
         row[x] = p->palette[idx] & gray;
     }
+}
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "draw_line_fast packs 8 pixels per 64-bit word in little-endian order"
+#endif
+
+/* Eight pattern bits to eight bytes of 0/1, leftmost pixel (bit 7) in byte 0. */
+static inline uint64_t spread_bits(unsigned b)
+{
+    uint64_t m = ((uint64_t)b * 0x0101010101010101ull) & 0x0102040810204080ull;
+    return ((m + 0x7F7F7F7F7F7F7F7Full) & 0x8080808080808080ull) >> 7;
+}
+
+/* A whole line at once: background decoded eight pixels per 64-bit word into
+ * palette-RAM indices, sprites laid over the columns they cover, then one
+ * palette lookup per pixel. Equal to draw_pixels_reference (test_ppu_render). */
+static void draw_line_fast(nes *n, int line)
+{
+    struct ppu *p = &n->ppu;
+    uint8_t bg[34 * 8];
+    int bg_on = p->mask & MASK_BG, spr_on = p->mask & MASK_SPR;
+    if (bg_on) {
+        for (int slot = 0; slot < 33; slot++) {
+            uint64_t c = spread_bits(p->tile_lo[slot]) | (spread_bits(p->tile_hi[slot]) << 1);
+            uint64_t opaque = ((c | (c >> 1)) & 0x0101010101010101ull) * 0xFF;
+            uint64_t word = c | ((uint64_t)(p->tile_pal[slot] << 2) * 0x0101010101010101ull & opaque);
+            memcpy(bg + slot * 8, &word, 8);
+        }
+        if (!(p->mask & MASK_BG_LEFT))
+            memset(bg + p->x, 0, 8);
+    } else {
+        memset(bg, 0, sizeof bg);
+    }
+    uint8_t *idx = bg + p->x;
+    if (spr_on && p->sprite_count) {
+        if (!p->sprite_line_valid)
+            build_sprite_line(p);
+        int start = (p->mask & MASK_SPR_LEFT) ? 0 : 8;
+        for (int i = 0; i < p->sprite_count; i++) {
+            int x0 = p->sprites[i].x < start ? start : p->sprites[i].x;
+            int x1 = p->sprites[i].x + 8 > 256 ? 256 : p->sprites[i].x + 8;
+            for (int x = x0; x < x1; x++) {
+                uint8_t sp = p->sprite_line[x];
+                if ((sp & 3) && (!idx[x] || !(sp & 0x20)))
+                    idx[x] = (uint8_t)(0x10 | (sp & 0x0F));
+            }
+        }
+        if (p->sprite0_on_line && !(p->status & STATUS_HIT) && bg_on)
+            sprite0_hit_test(p, 0, 256);
+    }
+    uint8_t pal[32];
+    uint8_t gray = (p->mask & MASK_GRAY) ? 0x30 : 0x3F;
+    for (int i = 0; i < 32; i++)
+        pal[i] = p->palette[i] & gray;
+    for (int i = 4; i < 16; i += 4)
+        pal[i] = pal[0]; /* colour 0 of any background palette shows the backdrop */
+    uint8_t *row = n->host.pixels + line * NES_WIDTH;
+    for (int x = 0; x < 256; x++)
+        row[x] = pal[idx[x]];
+}
+
+/* Pixels x0..x1-1 of a visible line with rendering on. */
+static void draw_pixels(nes *n, int line, int x0, int x1)
+{
+    struct ppu *p = &n->ppu;
+    if (!n->host.pixels) {
+        /* Skipped frame: only sprite 0's pixels can change what the game sees. */
+        if (p->sprite0_on_line && !(p->status & STATUS_HIT) && (p->mask & MASK_BG) && (p->mask & MASK_SPR))
+            sprite0_hit_test(p, x0, x1);
+        return;
+    }
+    if (x0 == 0 && x1 == 256 && !n->host.reference_render)
+        draw_line_fast(n, line);
+    else
+        draw_pixels_reference(n, line, x0, x1);
 }
 
 /* Visible line with rendering off: the backdrop (or the palette entry v points
@@ -393,13 +498,7 @@ static void run_segment(nes *n, int from, int to)
     if (from < 257 && to > 1) {
         int lo = from < 1 ? 1 : from, hi = to > 257 ? 257 : to;
         if (need_tiles) {
-            for (int k = (lo - 1) >> 3; k < 32 && 8 * k + 1 < hi; k++) {
-                int fd = 8 * k + 1, id = 8 * k + 8;
-                if (fd >= lo)
-                    fetch_tile(n, k + 2);
-                if (id >= lo && id < hi)
-                    increment_x(p);
-            }
+            fetch_line_tiles(n, lo, hi);
         } else {
             /* No fetches: the coarse-X increments at dots 8, 16, ... in closed form. */
             increment_x_by(p, (hi - 1) / 8 - (lo - 1) / 8);

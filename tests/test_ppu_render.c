@@ -1,0 +1,49 @@
+/* test_ppu_render: the whole-line renderer against the one-pixel-at-a-time
+ * reference, frame by frame over Super Mario Bros play (title, demo, levels,
+ * sprites behind the background, the scrolling split under the status bar). */
+#include <stdlib.h>
+
+#include "nes/nes_internal.h"
+#include "smbrl/rng.h"
+#include "testlib.h"
+
+int main(void)
+{
+    char path[1024], err[256];
+    testlib_data_path("SMBRL_ROM_DIR", "super-mario-bros.nes", path, sizeof path);
+    cart c = {0};
+    if (cart_load_file(&c, path, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    nes *fast = nes_create(&c, err, sizeof err), *ref = nes_create(&c, err, sizeof err);
+    ref->host.reference_render = 1;
+    uint8_t *a = malloc(NES_WIDTH * NES_HEIGHT), *b = malloc(NES_WIDTH * NES_HEIGHT);
+    rng r;
+    rng_seed(&r, 3);
+    int differing = 0;
+    uint8_t pad = 0;
+    for (int f = 0; f < 3000; f++) {
+        if (f % 6 == 0)
+            pad = (uint8_t)(rng_u32(&r) & ~NES_SELECT);
+        if (f % 600 < 6)
+            pad = (f % 600 < 3) ? NES_START : 0;
+        nes_run_frame(fast, pad, a);
+        nes_run_frame(ref, pad, b);
+        for (int i = 0; i < NES_WIDTH * NES_HEIGHT; i++)
+            if (a[i] != b[i]) {
+                if (differing++ < 3)
+                    fprintf(stderr, "frame %d: pixel (%d,%d) fast %d reference %d\n", f, i % NES_WIDTH,
+                            i / NES_WIDTH, a[i], b[i]);
+                break;
+            }
+    }
+    CHECK_EQ_INT(differing, 0);
+    CHECK_EQ_INT(nes_hash_bytes(fast->ram, 2048, 0), nes_hash_bytes(ref->ram, 2048, 0));
+    free(a);
+    free(b);
+    nes_free(fast);
+    nes_free(ref);
+    cart_free(&c);
+    return testlib_finish("test_ppu_render");
+}
