@@ -64,9 +64,72 @@ void nn_linear_forward(float *out, const float *inp, const float *weight, const 
     nn_linear_forward_act(out, inp, weight, bias, B, IN, OUT, 0);
 }
 
+#ifdef NN_HAVE_AVX_PATH
+static inline float hsum(__m256 v) __attribute__((target("avx")));
+static inline float hsum(__m256 v)
+{
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_shuffle_ps(x, x, 1));
+    return _mm_cvtss_f32(x);
+}
+
+/* out (B,OUT) = inp weight^T for B <= 8 (acting): sgemm would repack the whole weight matrix
+ * (fc1: 6 MB) on every call, more work than the product itself. Rows past B repeat the last
+ * one, so the loop body is fixed; a single row splits k over four chains for FMA latency. */
+__attribute__((target("avx2,fma"))) static void linear_small(float *out, const float *inp,
+                                                             const float *weight, int B, int IN, int OUT)
+{
+    const float *x[8];
+    for (int b = 0; b < 8; b++)
+        x[b] = inp + (size_t)(b < B ? b : B - 1) * IN;
+    for (int j = 0; j < OUT; j++) {
+        const float *w = weight + (size_t)j * IN;
+        if (B == 1) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            int k = 0;
+            for (; k + 32 <= IN; k += 32) {
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(x[0] + k), a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 8), _mm256_loadu_ps(x[0] + k + 8), a1);
+                a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 16), _mm256_loadu_ps(x[0] + k + 16), a2);
+                a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 24), _mm256_loadu_ps(x[0] + k + 24), a3);
+            }
+            for (; k < IN; k += 8)
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(x[0] + k), a0);
+            out[j] = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+            continue;
+        }
+        /* Named accumulators: -O2 does not unroll a loop over an array of them into registers. */
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5], *x6 = x[6], *x7 = x[7];
+        for (int k = 0; k < IN; k += 8) {
+            __m256 wv = _mm256_loadu_ps(w + k);
+            a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x0 + k), a0);
+            a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x1 + k), a1);
+            a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x2 + k), a2);
+            a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x3 + k), a3);
+            a4 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x4 + k), a4);
+            a5 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x5 + k), a5);
+            a6 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x6 + k), a6);
+            a7 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x7 + k), a7);
+        }
+        const __m256 acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+        for (int b = 0; b < B; b++)
+            out[(size_t)b * OUT + j] = hsum(acc[b]);
+    }
+}
+#endif
+
 void nn_linear_forward_act(float *out, const float *inp, const float *weight, const float *bias, int B,
                            int IN, int OUT, int relu)
 {
+#ifdef NN_HAVE_AVX_PATH
+    if (B <= 8 && IN % 8 == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        linear_small(out, inp, weight, B, IN, OUT);
+        nn_bias_act(out, bias, (size_t)B, OUT, relu);
+        return;
+    }
+#endif
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OUT, IN, 1.0f, inp, IN, weight, IN, 0.0f,
                 out, OUT);
     nn_bias_act(out, bias, (size_t)B, OUT, relu);
