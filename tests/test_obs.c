@@ -112,6 +112,12 @@ static void test_tables_and_hand_pixels(void)
     env_obs_process(&tab, a, b, out);
     env_obs_process(&tab, m, NULL, o2);
     CHECK(memcmp(out, o2, sizeof out) == 0);
+    /* the fast path equals the direct 5x5 gather it replaces */
+    env_obs_process_ref(&tab, a, b, o2);
+    CHECK(memcmp(out, o2, sizeof out) == 0);
+    env_obs_process(&tab, a, NULL, out);
+    env_obs_process_ref(&tab, a, NULL, o2);
+    CHECK(memcmp(out, o2, sizeof out) == 0);
     static double ref[ENV_FRAME_SIZE];
     area_ref(a, ref);
     env_obs_process(&tab, a, NULL, out);

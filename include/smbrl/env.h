@@ -106,6 +106,12 @@ typedef struct env_obs_tables {
     /* per output column/row: first input index and 5 weights (zero-padded) */
     int16_t x0[ENV_OBS_W], y0[ENV_OBS_H];
     float wx[ENV_OBS_W][5], wy[ENV_OBS_H][5];
+    /* per input row: the (at most two) output rows it falls in, and its weights */
+    int16_t ry[NES_HEIGHT];
+    float rw[NES_HEIGHT][2];
+    /* gray of two neighbouring pixels at once, indexed by (left << 6) | right:
+     * halves the table lookups, the largest cost of the resize */
+    float gray2[64 * 64][2];
 } env_obs_tables;
 
 void env_obs_tables_init(env_obs_tables *t);
@@ -113,6 +119,9 @@ void env_obs_tables_init(env_obs_tables *t);
  * frames when `prev` is not NULL, area-average, round to nearest. */
 void env_obs_process(const env_obs_tables *t, const uint8_t *pixels, const uint8_t *prev,
                      uint8_t *out);
+/* The same by direct 5x5 gathers: the slow reference the fast path is tested against. */
+void env_obs_process_ref(const env_obs_tables *t, const uint8_t *pixels, const uint8_t *prev,
+                         uint8_t *out);
 /* Full-resolution grayscale (256x240, rounded) of a palette-index frame. */
 void env_obs_gray_full(const env_obs_tables *t, const uint8_t *pixels, uint8_t *out);
 

@@ -7,6 +7,7 @@
 
 static const struct command benches[] = {
     {"emu", bench_emu, "emulator frames per second, rendered and skipped"},
+    {"env", bench_env, "environment agent steps per second (frame skip 4, 84x84 stack), 1 and N threads"},
     {"learn", bench_learn, "Double-DQN update and greedy-action latency (MarioNet)"},
 };
 

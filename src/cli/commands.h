@@ -16,9 +16,11 @@ struct command {
 int cmd_rom(int argc, char **argv);
 int cmd_movie(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_play(int argc, char **argv);
 
 /* smbrl bench subcommands, listed in cmd_bench.c. */
 int bench_emu(int argc, char **argv);
+int bench_env(int argc, char **argv);
 int bench_learn(int argc, char **argv);
 
 #endif

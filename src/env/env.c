@@ -97,9 +97,12 @@ void env_base_free(env_base *b)
             free(b->start_state[i]);
         if (b->start_frame)
             free(b->start_frame[i]);
+        if (b->start_obs)
+            free(b->start_obs[i]);
     }
     free(b->start_state);
     free(b->start_frame);
+    free(b->start_obs);
     cart_free(&b->cart);
     free(b);
 }
@@ -158,9 +161,10 @@ int env_base_create(env_base **out, const env_config *cfg_in, const char *rom_pa
     b->state_size = nes_state_size();
     b->start_state = calloc((size_t)b->n_starts, sizeof *b->start_state);
     b->start_frame = calloc((size_t)b->n_starts, sizeof *b->start_frame);
+    b->start_obs = calloc((size_t)b->n_starts, sizeof *b->start_obs);
     tmp = malloc(b->state_size);
     n = nes_create(&b->cart, err, errlen);
-    if (!b->start_state || !b->start_frame || !tmp || !n) {
+    if (!b->start_state || !b->start_frame || !b->start_obs || !tmp || !n) {
         if (n || !err[0])
             snprintf(err, errlen, "out of memory");
         rc = -3;
@@ -169,7 +173,8 @@ int env_base_create(env_base **out, const env_config *cfg_in, const char *rom_pa
     for (int i = 0; i < b->n_starts; i++) {
         b->start_state[i] = malloc(b->state_size);
         b->start_frame[i] = malloc((size_t)NES_WIDTH * NES_HEIGHT);
-        if (!b->start_state[i] || !b->start_frame[i]) {
+        b->start_obs[i] = malloc(ENV_FRAME_SIZE);
+        if (!b->start_state[i] || !b->start_frame[i] || !b->start_obs[i]) {
             snprintf(err, errlen, "out of memory");
             rc = -3;
             goto fail;
@@ -183,6 +188,7 @@ int env_base_create(env_base **out, const env_config *cfg_in, const char *rom_pa
         if (skip_start_screen(n, &b->task, w, s, a, b->start_state[i], b->start_frame[i], tmp,
                               &b->setup_frames, err, errlen) < 0)
             goto fail;
+        env_obs_process(&b->tables, b->start_frame[i], NULL, b->start_obs[i]);
     }
     nes_free(n);
     free(tmp);
@@ -418,7 +424,8 @@ static void push_obs(env *e, int max_pool, uint8_t *obs)
                    ENV_FRAME_SIZE);
 }
 
-static void load_start(env *e)
+/* Returns the start index it restored. */
+static int load_start(env *e)
 {
     const env_base *b = e->base;
     int i = b->n_starts > 1 ? (int)rng_below(&e->rng, (uint32_t)b->n_starts) : 0;
@@ -429,12 +436,13 @@ static void load_start(env *e)
     }
     track_reset(&e->tr, nes_ram(e->nes));
     e->prev_buttons = 0;
+    return i;
 }
 
 int env_reset(env *e, uint8_t *obs, env_info *info)
 {
     const env_base *b = e->base;
-    load_start(e);
+    int start = load_start(e);
     e->hidden_capped = 0;
     /* no-op start: like gym's NoopResetEnv, frame steps with no input, starting
      * over when one ends the episode; only the last one or two are rendered */
@@ -445,13 +453,16 @@ int env_reset(env *e, uint8_t *obs, env_info *info)
         uint8_t *pix = b->cfg.pixels && j >= from ? render_target(e) : NULL;
         frame_step(e, 0, pix, NULL, &done);
         if (done)
-            load_start(e);
+            start = load_start(e);
     }
     if (b->cfg.pixels) {
-        uint8_t first[ENV_FRAME_SIZE];
-        env_obs_process(&b->tables, e->frame[e->cur], b->cfg.max_pool ? e->frame[e->cur ^ 1] : NULL,
-                        first);
-        for (int i = 0; i < ENV_STACK; i++)
+        uint8_t *first = e->stack[0];
+        if (noops == 0) /* the frame the snapshot shows, processed once per base */
+            memcpy(first, b->start_obs[start], ENV_FRAME_SIZE);
+        else
+            env_obs_process(&b->tables, e->frame[e->cur],
+                            b->cfg.max_pool ? e->frame[e->cur ^ 1] : NULL, first);
+        for (int i = 1; i < ENV_STACK; i++)
             memcpy(e->stack[i], first, ENV_FRAME_SIZE);
         e->head = 0;
         if (obs)

@@ -52,6 +52,7 @@ struct env_base {
     int n_starts;
     uint8_t **start_state; /* n_starts nes states after the start screen */
     uint8_t **start_frame; /* and the frame showing at that moment (palette indices) */
+    uint8_t **start_obs;   /* and that frame as an 84x84 observation */
     env_obs_tables tables;
     size_t state_size;
     uint64_t setup_frames;

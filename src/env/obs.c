@@ -39,15 +39,64 @@ void env_obs_tables_init(env_obs_tables *t)
     for (int i = 0; i < 64; i++)
         t->gray[i] = 0.2989f * nes_palette_rgb[i][0] + 0.587f * nes_palette_rgb[i][1] +
                      0.114f * nes_palette_rgb[i][2];
+    for (int a = 0; a < 64; a++)
+        for (int b = 0; b < 64; b++) {
+            t->gray2[a << 6 | b][0] = t->gray[a];
+            t->gray2[a << 6 | b][1] = t->gray[b];
+        }
     area_weights(NES_WIDTH, ENV_OBS_W, t->x0, t->wx);
     area_weights(NES_HEIGHT, ENV_OBS_H, t->y0, t->wy);
+    /* the same vertical weights seen from the input side */
+    for (int y = 0; y < NES_HEIGHT; y++) {
+        t->ry[y] = -1;
+        t->rw[y][0] = t->rw[y][1] = 0.0f;
+    }
+    for (int oy = 0; oy < ENV_OBS_H; oy++)
+        for (int k = 0; k < 5; k++) {
+            int y = t->y0[oy] + k;
+            float w = t->wy[oy][k];
+            if (w <= 0.0f)
+                continue;
+            if (t->ry[y] < 0)
+                t->ry[y] = (int16_t)oy;
+            t->rw[y][oy - t->ry[y]] = w;
+        }
 }
 
+/* The reference form: gather 5x5 input pixels per output pixel. Kept beside the
+ * fast path below, which test_obs compares it with. */
+void env_obs_process_ref(const env_obs_tables *t, const uint8_t *pixels, const uint8_t *prev,
+                         uint8_t *out)
+{
+    for (int oy = 0; oy < ENV_OBS_H; oy++)
+        for (int ox = 0; ox < ENV_OBS_W; ox++) {
+            float s = 0.0f;
+            for (int ky = 0; ky < 5; ky++) {
+                size_t row = (size_t)(t->y0[oy] + ky) * NES_WIDTH;
+                float h = 0.0f;
+                for (int kx = 0; kx < 5; kx++) {
+                    size_t i = row + (size_t)(t->x0[ox] + kx);
+                    float g = t->gray[pixels[i] & 63];
+                    if (prev && t->gray[prev[i] & 63] > g)
+                        g = t->gray[prev[i] & 63];
+                    h += t->wx[ox][kx] * g;
+                }
+                s += t->wy[oy][ky] * h;
+            }
+            s += 0.5f;
+            out[oy * ENV_OBS_W + ox] = s >= 255.0f ? 255 : s <= 0.0f ? 0 : (uint8_t)s;
+        }
+}
+
+/* Fast path: each input row is looked up once and added into its (at most two)
+ * output rows with contiguous, vectorisable loops; then 84 short rows are
+ * averaged horizontally. */
 void env_obs_process(const env_obs_tables *t, const uint8_t *pixels, const uint8_t *prev,
                      uint8_t *out)
 {
-    float h[NES_HEIGHT][ENV_OBS_W]; /* rows averaged horizontally */
+    float v[ENV_OBS_H + 1][NES_WIDTH]; /* one spare row: the last input row's second target */
     float g[NES_WIDTH];
+    memset(v, 0, sizeof v);
     for (int y = 0; y < NES_HEIGHT; y++) {
         const uint8_t *p = pixels + (size_t)y * NES_WIDTH;
         if (prev) {
@@ -57,23 +106,24 @@ void env_obs_process(const env_obs_tables *t, const uint8_t *pixels, const uint8
                 g[x] = a > b ? a : b;
             }
         } else {
+            for (int x = 0; x < NES_WIDTH; x += 2)
+                memcpy(g + x, t->gray2[(p[x] & 63) << 6 | (p[x + 1] & 63)], 2 * sizeof(float));
+        }
+        float *v0 = v[t->ry[y]], *v1 = v[t->ry[y] + 1];
+        const float w0 = t->rw[y][0], w1 = t->rw[y][1];
+        for (int x = 0; x < NES_WIDTH; x++)
+            v0[x] += w0 * g[x];
+        if (w1 != 0.0f)
             for (int x = 0; x < NES_WIDTH; x++)
-                g[x] = t->gray[p[x] & 63];
-        }
-        for (int ox = 0; ox < ENV_OBS_W; ox++) {
-            const float *gx = g + t->x0[ox], *w = t->wx[ox];
-            h[y][ox] = w[0] * gx[0] + w[1] * gx[1] + w[2] * gx[2] + w[3] * gx[3] + w[4] * gx[4];
-        }
+                v1[x] += w1 * g[x];
     }
     for (int oy = 0; oy < ENV_OBS_H; oy++) {
-        const float *w = t->wy[oy];
-        const int y0 = t->y0[oy];
         uint8_t *o = out + (size_t)oy * ENV_OBS_W;
         for (int ox = 0; ox < ENV_OBS_W; ox++) {
-            float v = w[0] * h[y0][ox] + w[1] * h[y0 + 1][ox] + w[2] * h[y0 + 2][ox] +
-                      w[3] * h[y0 + 3][ox] + w[4] * h[y0 + 4][ox];
-            v += 0.5f;
-            o[ox] = v >= 255.0f ? 255 : v <= 0.0f ? 0 : (uint8_t)v;
+            const float *gx = v[oy] + t->x0[ox], *w = t->wx[ox];
+            float s = w[0] * gx[0] + w[1] * gx[1] + w[2] * gx[2] + w[3] * gx[3] + w[4] * gx[4];
+            s += 0.5f;
+            o[ox] = s >= 255.0f ? 255 : s <= 0.0f ? 0 : (uint8_t)s;
         }
     }
 }

@@ -1,0 +1,249 @@
+/* cmd_play.c: `smbrl play`: play a task by hand in an SDL2 window (arrows, Z = B,
+ * X = A, Enter = Start, Escape quits), or headless with random actions, printing
+ * each episode's return, x_pos, flag and length. SDL2 is optional at build time
+ * (SMBRL_HAVE_SDL2); without it, or without a display, --mode human exits 2. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "smbrl/env.h"
+#include "smbrl/rng.h"
+
+#ifdef SMBRL_HAVE_SDL2
+#include <SDL.h>
+#endif
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: smbrl play --rom ROM [--task SuperMarioBros-1-1-v0] --mode human|random\n"
+            "                  [--actions simple] [--steps N] [--episodes E] [--seed S]\n"
+            "                  [--frame-skip K] [--reward v7|shaped] [--stages 1-1,4-2]\n\n"
+            "Plays a task by hand (an SDL2 window: arrows, Z = B, X = A, Enter = Start,\n"
+            "Escape quits) or with random actions, headless, printing each episode.\n\n"
+            "  --rom PATH       a ROM file or a folder searched by SHA-1 (default: $SMBRL_ROM_DIR)\n"
+            "  --task T         SuperMarioBros-v0..v3, SuperMarioBros-<w>-<s>-v<m>, SuperMarioBros2-v0/v1,\n"
+            "                   SuperMarioBrosRandomStages-v<m> (default SuperMarioBros-1-1-v0)\n"
+            "  --mode M         human or random (default random)\n"
+            "  --actions A      right, simple, complex, tutorial, nes (random mode; default simple)\n"
+            "  --steps N        stop after N agent steps (random mode; default 5000)\n"
+            "  --episodes E     stop after E episodes (default: no limit)\n"
+            "  --seed S         seed for actions, sticky actions and random stages (default 0)\n"
+            "  --frame-skip K   frames per agent step (random mode; default 4; human plays every frame)\n"
+            "  --reward R       v7 (gym 7.4.0, default) or shaped (gym 9.x)\n"
+            "  --stages LIST    random-stages subset\n");
+}
+
+static void print_episode(int ep, double ret, const env_info *in, long len)
+{
+    printf("episode %d: return %.0f x_pos %d flag %d length %ld world %d stage %d\n", ep, ret,
+           in->x_pos, in->flag_get, len, in->world, in->stage);
+    fflush(stdout);
+}
+
+static int play_random(env *e, long max_steps, int max_episodes, uint64_t seed)
+{
+    rng r;
+    rng_seed(&r, seed ^ 0x5eed5eedull);
+    char err[256];
+    env_info in;
+    env_reset(e, NULL, &in);
+    double ret = 0.0, total = 0.0;
+    long len = 0;
+    int ep = 0;
+    for (long s = 0; s < max_steps && (max_episodes <= 0 || ep < max_episodes); s++) {
+        float rw;
+        int d;
+        int a = (int)rng_below(&r, (uint32_t)env_num_actions(e));
+        if (env_step(e, a, NULL, &rw, &d, &in, err, sizeof err) < 0) {
+            fprintf(stderr, "smbrl play: %s\n", err);
+            return 1;
+        }
+        ret += rw;
+        len++;
+        if (d) {
+            print_episode(++ep, ret, &in, len);
+            total += ret;
+            ret = 0.0;
+            len = 0;
+            env_reset(e, NULL, &in);
+        }
+    }
+    if (len > 0)
+        printf("unfinished episode: return %.0f x_pos %d length %ld\n", ret, in.x_pos, len);
+    printf("%d episode(s), mean return %.1f\n", ep, ep ? total / ep : 0.0);
+    return 0;
+}
+
+#ifdef SMBRL_HAVE_SDL2
+static int play_human(env *e, int max_episodes)
+{
+    if (SDL_Init(SDL_INIT_VIDEO) != 0) {
+        fprintf(stderr, "smbrl play: cannot open a window: %s\n", SDL_GetError());
+        return 2;
+    }
+    SDL_Window *win = SDL_CreateWindow("smbrl play", SDL_WINDOWPOS_CENTERED, SDL_WINDOWPOS_CENTERED,
+                                       NES_WIDTH * 3, NES_HEIGHT * 3, 0);
+    SDL_Renderer *ren = win ? SDL_CreateRenderer(win, -1, SDL_RENDERER_PRESENTVSYNC) : NULL;
+    SDL_Texture *tex = ren ? SDL_CreateTexture(ren, SDL_PIXELFORMAT_RGB24, SDL_TEXTUREACCESS_STREAMING,
+                                               NES_WIDTH, NES_HEIGHT)
+                           : NULL;
+    if (!tex) {
+        fprintf(stderr, "smbrl play: cannot open a window: %s\n", SDL_GetError());
+        SDL_Quit();
+        return 2;
+    }
+    static uint8_t rgb[NES_WIDTH * NES_HEIGHT * 3];
+    char err[256];
+    env_info in;
+    env_reset(e, NULL, &in);
+    double ret = 0.0;
+    long len = 0;
+    int ep = 0, quit = 0;
+    while (!quit && (max_episodes <= 0 || ep < max_episodes)) {
+        uint32_t t0 = SDL_GetTicks();
+        SDL_Event ev;
+        while (SDL_PollEvent(&ev))
+            if (ev.type == SDL_QUIT || (ev.type == SDL_KEYDOWN && ev.key.keysym.sym == SDLK_ESCAPE))
+                quit = 1;
+        const uint8_t *k = SDL_GetKeyboardState(NULL);
+        uint8_t b = 0;
+        if (k[SDL_SCANCODE_X]) b |= NES_A;
+        if (k[SDL_SCANCODE_Z]) b |= NES_B;
+        if (k[SDL_SCANCODE_RSHIFT]) b |= NES_SELECT;
+        if (k[SDL_SCANCODE_RETURN]) b |= NES_START;
+        if (k[SDL_SCANCODE_UP]) b |= NES_UP;
+        if (k[SDL_SCANCODE_DOWN]) b |= NES_DOWN;
+        if (k[SDL_SCANCODE_LEFT]) b |= NES_LEFT;
+        if (k[SDL_SCANCODE_RIGHT]) b |= NES_RIGHT;
+        if ((b & (NES_LEFT | NES_RIGHT)) == (NES_LEFT | NES_RIGHT)) /* a pad cannot press both */
+            b &= (uint8_t)~(NES_LEFT | NES_RIGHT);
+        if ((b & (NES_UP | NES_DOWN)) == (NES_UP | NES_DOWN))
+            b &= (uint8_t)~(NES_UP | NES_DOWN);
+        float rw;
+        int d;
+        if (env_step(e, b, NULL, &rw, &d, &in, err, sizeof err) < 0) {
+            fprintf(stderr, "smbrl play: %s\n", err);
+            break;
+        }
+        ret += rw;
+        len++;
+        env_render_rgb(e, rgb);
+        SDL_UpdateTexture(tex, NULL, rgb, NES_WIDTH * 3);
+        SDL_RenderClear(ren);
+        SDL_RenderCopy(ren, tex, NULL, NULL);
+        SDL_RenderPresent(ren);
+        if (d) {
+            print_episode(++ep, ret, &in, len);
+            ret = 0.0;
+            len = 0;
+            env_reset(e, NULL, &in);
+        }
+        uint32_t spent = SDL_GetTicks() - t0;
+        if (spent < 16)
+            SDL_Delay(16 - spent); /* about 60 frames per second without vsync */
+    }
+    SDL_DestroyTexture(tex);
+    SDL_DestroyRenderer(ren);
+    SDL_DestroyWindow(win);
+    SDL_Quit();
+    return 0;
+}
+#endif
+
+int cmd_play(int argc, char **argv)
+{
+    const char *rom = getenv("SMBRL_ROM_DIR"), *mode = "random", *reward = "v7", *stages = NULL;
+    env_config cfg;
+    env_config_default(&cfg);
+    long steps = 5000;
+    int episodes = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has = i + 1 < argc;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--rom") && has) {
+            rom = argv[++i];
+        } else if (!strcmp(a, "--task") && has) {
+            cfg.task = argv[++i];
+        } else if (!strcmp(a, "--mode") && has) {
+            mode = argv[++i];
+        } else if (!strcmp(a, "--actions") && has) {
+            cfg.actions = argv[++i];
+        } else if (!strcmp(a, "--reward") && has) {
+            reward = argv[++i];
+        } else if (!strcmp(a, "--stages") && has) {
+            stages = argv[++i];
+        } else if (!strcmp(a, "--steps") && has) {
+            steps = atol(argv[++i]);
+            if (steps <= 0) {
+                fprintf(stderr, "smbrl play: --steps must be a positive number\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--episodes") && has) {
+            episodes = atoi(argv[++i]);
+            if (episodes <= 0) {
+                fprintf(stderr, "smbrl play: --episodes must be a positive number\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--seed") && has) {
+            cfg.seed = strtoull(argv[++i], NULL, 10);
+        } else if (!strcmp(a, "--frame-skip") && has) {
+            cfg.frame_skip = atoi(argv[++i]);
+            if (cfg.frame_skip <= 0) {
+                fprintf(stderr, "smbrl play: --frame-skip must be a positive number\n");
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "smbrl play: unknown flag or missing value: '%s' (see --help)\n", a);
+            return 2;
+        }
+    }
+    int human = !strcmp(mode, "human");
+    if (!human && strcmp(mode, "random")) {
+        fprintf(stderr, "smbrl play: --mode must be human or random\n");
+        return 2;
+    }
+    if (human) {
+#ifndef SMBRL_HAVE_SDL2
+        fprintf(stderr, "smbrl play: --mode human needs SDL2, and this build has none "
+                        "(install libsdl2-dev and rebuild)\n");
+        return 2;
+#else
+        const char *x = getenv("DISPLAY"), *wl = getenv("WAYLAND_DISPLAY");
+        if ((!x || !*x) && (!wl || !*wl)) {
+            fprintf(stderr, "smbrl play: --mode human needs a display (DISPLAY and WAYLAND_DISPLAY are unset)\n");
+            return 2;
+        }
+        cfg.frame_skip = 1;
+        cfg.actions = "nes";
+#endif
+    }
+    if (!rom) {
+        fprintf(stderr, "smbrl play: no ROM: pass --rom FILE|DIR or set SMBRL_ROM_DIR\n");
+        return 2;
+    }
+    cfg.reward = reward;
+    cfg.stages = stages;
+    cfg.pixels = human;
+    char err[256];
+    env *e;
+    int rc = env_create(&e, &cfg, rom, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "smbrl play: %s\n", err);
+        return 1;
+    }
+    printf("task %s, actions %s, frame skip %d\n", env_base_task(env_get_base(e))->name,
+           env_base_actions(env_get_base(e))->gym_name, cfg.frame_skip);
+#ifdef SMBRL_HAVE_SDL2
+    if (human)
+        rc = play_human(e, episodes);
+    else
+#endif
+        rc = play_random(e, steps, episodes, cfg.seed);
+    env_free(e);
+    return rc;
+}
