@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# learn_compare.sh: `smbrl bench learn` against the PyTorch baseline (bench/pytorch_learn.py),
+# interleaved run by run so that both see the same machine load; prints one JSON line per run
+# and then the medians over rounds and the speed-up. The machine may be shared: use medians.
+# Usage: bench/learn_compare.sh BUILD_DIR [ROUNDS] [ITERS]
+set -euo pipefail
+build=${1:?usage: bench/learn_compare.sh BUILD_DIR [ROUNDS] [ITERS]}
+rounds=${2:-3}
+iters=${3:-10}
+here="$(cd "$(dirname "$0")" && pwd)"
+# The benchmark alone runs with OpenBLAS's own CPU detection (see the project notes).
+unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
+out=$(mktemp)
+for r in $(seq "$rounds"); do
+  for t in 1 2; do
+    for b in 32 64; do
+      LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp \
+        /usr/bin/python3 "$here/pytorch_learn.py" --batch "$b" --threads "$t" --iters "$iters" --json |
+        sed 's/^{/{"impl": "pytorch", /' | tee -a "$out"
+      "$build/smbrl" bench learn --batch "$b" --threads "$t" --iters "$iters" --json |
+        sed 's/^{/{"impl": "smbrl", /' | tee -a "$out"
+    done
+  done
+done
+/usr/bin/python3 - "$out" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print("\nmedians over rounds (ms); speed-up = pytorch / smbrl")
+print(f"{'threads':>7} {'batch':>5} {'measure':>9} {'pytorch':>9} {'smbrl':>9} {'speed-up':>8}")
+for t in (1, 2):
+    for b in (32, 64):
+        for key in ("update_ms", "act_ms", "act8_ms"):
+            v = {impl: statistics.median(r[key] for r in rows
+                                         if r["impl"] == impl and r["threads"] == t and r["batch"] == b)
+                 for impl in ("pytorch", "smbrl")}
+            print(f"{t:>7} {b:>5} {key:>9} {v['pytorch']:9.2f} {v['smbrl']:9.2f} {v['pytorch'] / v['smbrl']:7.2f}x")
+PY
+rm -f "$out"
