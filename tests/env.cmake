@@ -4,3 +4,10 @@
 add_executable(flag_search ${CMAKE_CURRENT_SOURCE_DIR}/flag_search.c)
 target_include_directories(flag_search PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(flag_search PRIVATE smbrl_core)
+
+foreach(case usage human rom)
+  add_test(NAME env_cli_${case}
+           COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/env_cli.sh ${case} $<TARGET_FILE:smbrl>
+                   ${CMAKE_CURRENT_BINARY_DIR}/env_cli_${case} "$ENV{SMBRL_ROM_DIR}")
+  set_tests_properties(env_cli_${case} PROPERTIES LABELS "unit;cli" SKIP_RETURN_CODE 77)
+endforeach()
