@@ -11,38 +11,61 @@
 
 #include "nes/nes_internal.h"
 
-static inline __attribute__((always_inline)) uint8_t rd(nes *n, uint16_t addr, uint64_t *cyc)
+/* The CPU loop's view of the machine, kept in locals: the clock, the scheduler's
+ * next event and the PRG bank pointers. Byte stores to RAM could alias these in
+ * the compiler's eyes if they lived only in `nes`; they are reloaded after every
+ * access to I/O, the only thing that can change them. */
+struct bus {
+    uint64_t cyc;
+    uint64_t next_event;
+    const uint8_t *prg[4];
+    uint8_t open_bus;   /* the last value on the data bus; stored to n->cpu only around I/O */
+};
+
+static inline __attribute__((always_inline)) void bus_load(const nes *n, struct bus *b)
+{
+    b->cyc = n->cycle;
+    b->next_event = n->next_event;
+    b->open_bus = n->cpu.open_bus;
+    for (int i = 0; i < 4; i++)
+        b->prg[i] = n->host.prg[i];
+}
+
+static inline __attribute__((always_inline)) uint8_t rd(nes *n, uint16_t addr, struct bus *b)
 {
     uint8_t v;
     if (addr < 0x2000) {
         v = n->ram[addr & 0x7FF];
     } else if (addr >= 0x8000) {
-        v = n->host.prg[(addr >> 13) & 3][addr & 0x1FFF];
+        v = b->prg[(addr >> 13) & 3][addr & 0x1FFF];
     } else {
-        n->cycle = *cyc;
+        n->cycle = b->cyc;
+        n->cpu.open_bus = b->open_bus;
         v = bus_read_io(n, addr);
-        *cyc = n->cycle;
+        bus_load(n, b);
     }
-    n->cpu.open_bus = v;
-    (*cyc)++;
+    b->open_bus = v;
+    b->cyc++;
     return v;
 }
 
-static inline __attribute__((always_inline)) void wr(nes *n, uint16_t addr, uint8_t v, uint64_t *cyc)
+static inline __attribute__((always_inline)) void wr(nes *n, uint16_t addr, uint8_t v, struct bus *b)
 {
     if (addr < 0x2000) {
         n->ram[addr & 0x7FF] = v;
     } else {
-        n->cycle = *cyc;
+        n->cycle = b->cyc;
+        n->cpu.open_bus = v;
         bus_write_io(n, addr, v);
-        *cyc = n->cycle;
+        bus_load(n, b);
     }
-    n->cpu.open_bus = v;
-    (*cyc)++;
+    b->open_bus = v;
+    b->cyc++;
 }
 
-#define RD(a) rd(n, (uint16_t)(a), &cyc)
-#define WR(a, v) wr(n, (uint16_t)(a), (uint8_t)(v), &cyc)
+#define RD(a) rd(n, (uint16_t)(a), &bus)
+#define WR(a, v) wr(n, (uint16_t)(a), (uint8_t)(v), &bus)
+#define cyc (bus.cyc)
 #define SETNZ(v) (p = (uint8_t)((p & 0x7D) | ((v) & 0x80) | ((uint8_t)(v) ? 0 : P_Z)))
 #define PUSH(v) WR(0x100 | s--, (v))
 #define PULL() RD(0x100 | ++s)
@@ -149,11 +172,11 @@ static inline __attribute__((always_inline)) void wr(nes *n, uint16_t addr, uint
 /* An NMI edge detected before the status push of BRK or an IRQ sequence takes
  * over its vector (nesdev wiki "CPU interrupts", interrupt hijacking). The PPU
  * is caught up first, since the edge may fall inside this very sequence. */
-static int nmi_hijacks(nes *n, uint64_t cyc)
+static int nmi_hijacks(nes *n, uint64_t now)
 {
-    n->cycle = cyc;
-    ppu_catch_up(n, PPU_ACCESS_DOT(cyc));
-    if (n->cpu.nmi_edge < cyc) {
+    n->cycle = now;
+    ppu_catch_up(n, PPU_ACCESS_DOT(now));
+    if (n->cpu.nmi_edge < now) {
         n->cpu.nmi_edge = NES_NEVER;
         return 1;
     }
@@ -162,7 +185,8 @@ static int nmi_hijacks(nes *n, uint64_t cyc)
 
 void cpu_run(nes *n)
 {
-    uint64_t cyc = n->cycle;
+    struct bus bus;
+    bus_load(n, &bus);
     uint16_t pc = n->cpu.pc;
     uint8_t a = n->cpu.a, x = n->cpu.x, y = n->cpu.y, s = n->cpu.s, p = n->cpu.p;
     uint16_t addr;
@@ -205,7 +229,7 @@ void cpu_run(nes *n)
         &&op_F0, &&op_F1, &&op_KIL, &&op_F3, &&op_F4, &&op_F5, &&op_F6, &&op_F7,
         &&op_F8, &&op_F9, &&op_FA, &&op_FB, &&op_FC, &&op_FD, &&op_FE, &&op_FF,
     };
-#define NEXT() do { if (cyc >= n->next_event) goto done; op = RD(pc++); goto *dispatch[op]; } while (0)
+#define NEXT() do { if (cyc >= bus.next_event) goto done; op = RD(pc++); goto *dispatch[op]; } while (0)
     uint8_t op = RD(pc++);
     goto *dispatch[op];
     {
@@ -213,13 +237,15 @@ void cpu_run(nes *n)
         op_AD:
             /* `LDA $2002; AND #m; BEQ/BNE back` polls the PPU status: whole
              * iterations whose outcome cannot change are skipped at once. */
-            if (n->host.prg[((pc - 1) >> 13) & 3][(pc - 1) & 0x1FFF] == 0xAD && pc >= 0x8001 && pc <= 0xFFF8) {
-                const uint8_t *code = &n->host.prg[(pc >> 13) & 3][pc & 0x1FFF];
+            if (pc >= 0x8001 && pc <= 0xFFF8) {
+                const uint8_t *code = &bus.prg[(pc >> 13) & 3][pc & 0x1FFF];
                 if ((pc & 0x1FFF) <= 0x1FF9 && code[0] == 0x02 && code[1] == 0x20 && code[2] == 0x29 &&
                     (code[4] == 0xF0 || code[4] == 0xD0) && code[5] == (uint8_t)-7 &&
                     ((pc + 6) & 0xFF00) == ((pc - 1) & 0xFF00)) {
                     n->cycle = cyc;
+                    n->cpu.open_bus = bus.open_bus;
                     uint64_t skipped = nes_poll_skip(n, cyc - 1, 9, code[3], code[4] == 0xF0);
+                    bus_load(n, &bus);
                     cyc += skipped * 9;
                 }
             }
@@ -328,23 +354,23 @@ void cpu_run(nes *n)
         op_F8: IMPLIED(); p |= P_D; NEXT();
         op_B8: IMPLIED(); p &= (uint8_t)~P_V; NEXT();
         /* CLI, SEI and PLP change I after their interrupt poll: the poll sees the old I. */
-        op_58: IMPLIED(); n->cpu.poll_i = p & P_I; p &= (uint8_t)~P_I; n->next_event = cyc; NEXT();
-        op_78: IMPLIED(); n->cpu.poll_i = p & P_I; p |= P_I; n->next_event = cyc; NEXT();
+        op_58: IMPLIED(); n->cpu.poll_i = p & P_I; p &= (uint8_t)~P_I; bus.next_event = n->next_event = cyc; NEXT();
+        op_78: IMPLIED(); n->cpu.poll_i = p & P_I; p |= P_I; bus.next_event = n->next_event = cyc; NEXT();
 
         /* Stack. */
         op_48: IMPLIED(); PUSH(a); NEXT();
         op_08: IMPLIED(); PUSH(p | P_B | P_U); NEXT();
         op_68: IMPLIED(); RD(0x100 | s); a = PULL(); SETNZ(a); NEXT();
         op_28: IMPLIED(); RD(0x100 | s); n->cpu.poll_i = p & P_I;
-            p = (uint8_t)((PULL() & ~P_B) | P_U); n->next_event = cyc; NEXT();
+            p = (uint8_t)((PULL() & ~P_B) | P_U); bus.next_event = n->next_event = cyc; NEXT();
 
         /* Jumps and subroutines. */
         op_4C:
             AM_ABS();
             /* JMP to itself (a game's idle loop) only re-reads its own three ROM
              * bytes: skip whole 3-cycle iterations up to the next event. */
-            if (addr == (uint16_t)(pc - 3) && addr >= 0x8000 && cyc < n->next_event)
-                cyc += (n->next_event - cyc + 2) / 3 * 3;
+            if (addr == (uint16_t)(pc - 3) && addr >= 0x8000 && cyc < bus.next_event)
+                cyc += (bus.next_event - cyc + 2) / 3 * 3;
             pc = addr;
             NEXT();
         op_6C: { /* JMP (ind): the pointer's high byte is read from the same page. */
@@ -356,7 +382,7 @@ void cpu_run(nes *n)
         op_60: { IMPLIED(); RD(0x100 | s); uint16_t lo = PULL(); pc = (uint16_t)(lo | (PULL() << 8));
             RD(pc); pc++; NEXT(); }
         op_40: { IMPLIED(); RD(0x100 | s); p = (uint8_t)((PULL() & ~P_B) | P_U);
-            uint16_t lo = PULL(); pc = (uint16_t)(lo | (PULL() << 8)); n->next_event = cyc; NEXT(); }
+            uint16_t lo = PULL(); pc = (uint16_t)(lo | (PULL() << 8)); bus.next_event = n->next_event = cyc; NEXT(); }
         op_00: { /* BRK: an NMI edge before the vector fetch takes over the vector. */
             RD(pc++); PUSH(pc >> 8); PUSH(pc & 0xFF);
             uint16_t vec = 0xFFFE;
@@ -377,12 +403,13 @@ void cpu_run(nes *n)
         op_KIL:
             n->cpu.jammed = 1;
             pc--;
-            if (cyc < n->next_event) cyc = n->next_event;
+            if (cyc < bus.next_event) cyc = bus.next_event;
             NEXT();
             }
 done:
 #undef NEXT
     n->cycle = cyc;
+    n->cpu.open_bus = bus.open_bus;
     n->cpu.pc = pc;
     n->cpu.a = a; n->cpu.x = x; n->cpu.y = y; n->cpu.s = s; n->cpu.p = p;
 }
@@ -390,7 +417,8 @@ done:
 /* The 7-cycle interrupt sequence for NMI and IRQ (BRK is an opcode above). */
 static void interrupt(nes *n, uint16_t vec)
 {
-    uint64_t cyc = n->cycle;
+    struct bus bus;
+    bus_load(n, &bus);
     uint16_t pc = n->cpu.pc;
     uint8_t s = n->cpu.s;
     RD(pc); RD(pc);
@@ -404,6 +432,7 @@ static void interrupt(nes *n, uint16_t vec)
     n->cpu.pc = pc;
     n->cpu.s = s;
     n->cycle = cyc;
+    n->cpu.open_bus = bus.open_bus;
     n->cpu.sequence_end = cyc;
 }
 
@@ -449,7 +478,8 @@ void cpu_power(nes *n)
 void cpu_reset(nes *n)
 {
     struct cpu *c = &n->cpu;
-    uint64_t cyc = n->cycle;
+    struct bus bus;
+    bus_load(n, &bus);
     RD(c->pc); RD(c->pc);
     RD(0x100 | c->s); c->s--;
     RD(0x100 | c->s); c->s--;
@@ -459,4 +489,5 @@ void cpu_reset(nes *n)
     uint16_t lo = RD(0xFFFC);
     c->pc = (uint16_t)(lo | (RD(0xFFFD) << 8));
     n->cycle = cyc;
+    n->cpu.open_bus = bus.open_bus;
 }

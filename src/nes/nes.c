@@ -52,6 +52,12 @@ uint64_t nes_poll_skip(nes *n, uint64_t start, int period, uint8_t mask, int loo
             break;
         last = value;
         k++;
+        /* Reads before the PPU's next possible status change return this same
+         * value: jump to the last iteration whose read still comes before it. */
+        uint64_t quiet = ppu_quiet_until(n);
+        while (PPU_ACCESS_DOT(start + (uint64_t)period * (k + 1) + 3) < quiet &&
+               start + (uint64_t)period * (k + 1) + 2 * (uint64_t)period < n->next_event)
+            k++;
     }
     if (k) {
         /* The reads' lasting effects: the write toggle, and the latch bits they drove. */

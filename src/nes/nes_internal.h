@@ -80,6 +80,7 @@ struct ppu {
     uint8_t sprite_count;
     uint8_t sprite0_on_line; /* sprites[0] is OAM sprite 0 */
     uint8_t sprite_line_valid;
+    int16_t pixels_from, pixels_to; /* x range of this line run but not yet composed */
     uint8_t sprite_line[256]; /* sprite pixels of the current line (see build_sprite_line) */
     /* Secondary OAM for the next line, from evaluation at dots 65-256. */
     uint8_t secondary[32];
@@ -184,6 +185,7 @@ void ppu_write_register(nes *n, uint16_t addr, uint8_t value);
 void ppu_oam_dma(nes *n, const uint8_t *page_data);
 uint64_t ppu_dots_until(const nes *n, int scanline, int dot);
 uint8_t ppu_peek_status(const nes *n);
+uint64_t ppu_quiet_until(const nes *n);
 
 /* apu.c */
 void apu_power(nes *n);

@@ -157,9 +157,19 @@ static void fetch_line_tiles(nes *n, int lo, int hi)
 /* Sprite evaluation on line `line` for line+1, as the hardware scans OAM from
  * dot 65: 2 dots per sprite checked, 8 per sprite copied, and after eight sprites
  * the buggy overflow scan whose byte index m increments without carry. */
+static void count_line_sprites(struct ppu *p);
+
 static void evaluate_sprites(struct ppu *p, int line)
 {
     int height = (p->ctrl & CTRL_SPR16) ? 16 : 8;
+    if (p->line_sprites_dirty)
+        count_line_sprites(p);
+    if (!p->line_sprites[line]) {
+        p->secondary_count = 0;
+        p->next_has_sprite0 = 0;
+        p->overflow_dot = -1;
+        return;
+    }
     int count = 0, dot = 65;
     p->next_has_sprite0 = 0;
     p->overflow_dot = -1;
@@ -401,20 +411,20 @@ static void draw_line_fast(nes *n, int line)
         row[x] = pal[idx[x]];
 }
 
-/* Pixels x0..x1-1 of a visible line with rendering on. */
-static void draw_pixels(nes *n, int line, int x0, int x1)
+/* Composes the pixels of the current line that ran since the last flush. Called
+ * at the line's dot 257 and before any register write, so composition sees the
+ * mask, palette and fine X that were in effect on those dots. */
+static void flush_pixels(nes *n)
 {
     struct ppu *p = &n->ppu;
-    if (!n->host.pixels) {
-        /* Skipped frame: only sprite 0's pixels can change what the game sees. */
-        if (p->sprite0_on_line && !(p->status & STATUS_HIT) && (p->mask & MASK_BG) && (p->mask & MASK_SPR))
-            sprite0_hit_test(p, x0, x1);
+    int x0 = p->pixels_from, x1 = p->pixels_to;
+    if (!n->host.pixels || x1 <= x0 || p->scanline >= 240)
         return;
-    }
     if (x0 == 0 && x1 == 256 && !n->host.reference_render)
-        draw_line_fast(n, line);
+        draw_line_fast(n, p->scanline);
     else
-        draw_pixels_reference(n, line, x0, x1);
+        draw_pixels_reference(n, p->scanline, x0, x1);
+    p->pixels_from = (int16_t)x1;
 }
 
 /* Visible line with rendering off: the backdrop (or the palette entry v points
@@ -480,8 +490,10 @@ static void run_segment(nes *n, int from, int to)
         if (n->cpu.nmi_edge != NES_NEVER && n->cpu.nmi_edge > c)
             n->cpu.nmi_edge = NES_NEVER;
     }
-    if (!prerender && from == 0)
+    if (!prerender && from == 0) {
         p->emphasis[line] = p->mask >> 5;
+        p->pixels_from = p->pixels_to = 0;
+    }
 
     if (!rendering(p)) {
         if (!prerender) {
@@ -517,10 +529,17 @@ static void run_segment(nes *n, int from, int to)
         p->status |= STATUS_OVERFLOW;
         p->overflow_dot = -1;
     }
-    /* Pixels of this line. */
+    /* Pixels of this line: the sprite-0 hit on its exact dot; composing the
+     * pixels waits for the line's end or a register write (flush_pixels). */
     if (!prerender && from < 257 && to > 1) {
         int a = from < 1 ? 1 : from, b = to > 257 ? 257 : to;
-        draw_pixels(n, line, a - 1, b - 1);
+        if (p->sprite0_on_line && !(p->status & STATUS_HIT) && (p->mask & MASK_BG) && (p->mask & MASK_SPR))
+            sprite0_hit_test(p, a - 1, b - 1);
+        if (n->host.pixels) {
+            p->pixels_to = (int16_t)(b - 1);
+            if (b == 257)
+                flush_pixels(n);
+        }
     }
     if (from <= 257 && to > 257) {
         p->v = (uint16_t)((p->v & ~0x041F) | (p->t & 0x041F));
@@ -594,6 +613,36 @@ uint64_t ppu_dots_until(const nes *n, int line, int dot)
 }
 
 uint8_t ppu_peek_status(const nes *n) { return n->ppu.status; }
+
+/* The dot clock up to which no $2002 status bit can change, looking only at the
+ * current line: a sprite-0 hit needs sprite 0 on this line (its 8 dots), the
+ * overflow flag has its computed dot, vblank clears at 261:1; anything else
+ * waits for the next line, where this is asked again. Lines 240-241 (vblank
+ * set, with its read races) return the current clock: callers must not skip. */
+uint64_t ppu_quiet_until(const nes *n)
+{
+    const struct ppu *p = &n->ppu;
+    int line = p->scanline, dot = p->dot;
+    if (line == 240 || line == 241)
+        return p->clock;
+    int until = line_length(p);
+    if (line < 240 && rendering(p)) {
+        if (p->sprite0_on_line && !(p->status & STATUS_HIT)) {
+            int first = p->sprites[0].x + 1;
+            if (dot > first + 8)
+                first = until;
+            if (first < until)
+                until = first;
+        }
+        if (p->overflow_dot >= 0 && p->overflow_dot < until)
+            until = p->overflow_dot;
+        if (dot <= 65 && 65 < until)
+            until = 65; /* evaluation may schedule an overflow on this line */
+    }
+    if (line == 261 && dot <= 1)
+        until = 1;
+    return until <= dot ? p->clock : p->clock + (uint64_t)(until - dot);
+}
 
 static void refresh_latch(struct ppu *p, uint8_t value, uint8_t bits)
 {
@@ -673,6 +722,7 @@ uint8_t ppu_read_register(nes *n, uint16_t addr)
 void ppu_write_register(nes *n, uint16_t addr, uint8_t value)
 {
     struct ppu *p = &n->ppu;
+    flush_pixels(n);
     refresh_latch(p, value, 0xFF);
     switch (addr & 7) {
     case 0: {
