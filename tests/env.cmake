@@ -11,3 +11,8 @@ foreach(case usage human rom)
                    ${CMAKE_CURRENT_BINARY_DIR}/env_cli_${case} "$ENV{SMBRL_ROM_DIR}")
   set_tests_properties(env_cli_${case} PROPERTIES LABELS "unit;cli" SKIP_RETURN_CODE 77)
 endforeach()
+
+# obs_dump feeds tests/obs_torch_compare.py (a comparison with the PyTorch tutorial's
+# resize, run by hand; no test needs PyTorch).
+add_executable(obs_dump ${CMAKE_CURRENT_SOURCE_DIR}/obs_dump.c)
+target_link_libraries(obs_dump PRIVATE smbrl_core)
