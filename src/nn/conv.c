@@ -237,11 +237,34 @@ int nn_conv_uses_rows(const nn_conv_shape *s, int u8_input)
     return u8_input || !nn_direct_ok(s);
 }
 
-/* Position of weight element (c, ky, kx) within a space-to-depth patch. */
-static inline size_t s2d_index(const nn_conv_shape *s, int c, int ky, int kx)
+/* Weight element (c, ky, kx) sits at ((ky/S)*(K/S) + kx/S)*C*S*S + (c*S + ky%S)*S + kx%S in
+ * space-to-depth patch order. The loops run over quotients and remainders instead of
+ * dividing: the forward repacks on every call. pytorch_offset gives the (OC,C,K,K) index of
+ * the run of S elements at patch offset patch_offset, for o, c, qy, dy, qx. */
+#define S2D_LOOP(s, BODY)                                                                       \
+    do {                                                                                        \
+        const int S_ = (s)->S, KS_ = (s)->K / S_, C_ = (s)->C, K_ = (s)->K, D_ = C_ * S_ * S_;  \
+        const size_t KKC_ = (size_t)K_ * K_ * C_;                                               \
+        for (int o = 0; o < (s)->OC; o++)                                                       \
+            for (int c = 0; c < C_; c++)                                                        \
+                for (int qy = 0; qy < KS_; qy++)                                                \
+                    for (int dy = 0; dy < S_; dy++)                                             \
+                        for (int qx = 0; qx < KS_; qx++) {                                      \
+                            size_t pt = (((size_t)o * C_ + c) * K_ + qy * S_ + dy) * K_ + qx * S_; \
+                            size_t pp = o * KKC_ + ((size_t)qy * KS_ + qx) * D_ + (size_t)(c * S_ + dy) * S_; \
+                            for (int dx = 0; dx < S_; dx++)                                     \
+                                BODY;                                                           \
+                        }                                                                       \
+    } while (0)
+
+static void s2d_pack_weights(float *wpat, const float *weight, const nn_conv_shape *s)
 {
-    const int S = s->S, KS = s->K / s->S, D = s->C * S * S;
-    return ((size_t)(ky / S) * KS + kx / S) * D + (size_t)(c * S + ky % S) * S + kx % S;
+    S2D_LOOP(s, wpat[pp + dx] = weight[pt + dx]);
+}
+
+static void s2d_add_weight_grads(float *dweight, const float *dwpat, const nn_conv_shape *s)
+{
+    S2D_LOOP(s, dweight[pt + dx] += dwpat[pp + dx]);
 }
 
 void nn_conv2d_forward_u8(float *out, float *rows, float *scratch, float *wperm, const uint8_t *inp,
@@ -262,12 +285,7 @@ void nn_conv2d_forward_u8_act(float *out, float *rows, float *scratch, float *wp
         space_to_depth_u8(scratch, inp, table, s);
         nn_conv_shape t;
         s2d_shape(&t, s);
-        for (int o = 0; o < OC; o++)
-            for (int c = 0; c < s->C; c++)
-                for (int ky = 0; ky < s->K; ky++)
-                    for (int kx = 0; kx < s->K; kx++)
-                        wperm[(size_t)o * KKC + s2d_index(s, c, ky, kx)] =
-                            weight[(((size_t)o * s->C + c) * s->K + ky) * s->K + kx];
+        s2d_pack_weights(wperm, weight, s);
         if (nn_direct_ok(&t)) {
             nn_direct_forward(out, scratch, wperm, wperm + (size_t)OC * KKC, &t);
             nn_bias_act(out, bias, (size_t)M, OC, relu);
@@ -304,12 +322,7 @@ void nn_conv2d_backward_u8(float *dweight, float *dbias, float *dwperm, const fl
     else
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, KKC, M, 1.0f, dout, OC, rows, KKC, 0.0f,
                     dwperm, KKC);
-    for (int o = 0; o < OC; o++)
-        for (int c = 0; c < s->C; c++)
-            for (int ky = 0; ky < s->K; ky++)
-                for (int kx = 0; kx < s->K; kx++)
-                    dweight[(((size_t)o * s->C + c) * s->K + ky) * s->K + kx] +=
-                        dwperm[(size_t)o * KKC + s2d_index(s, c, ky, kx)];
+    s2d_add_weight_grads(dweight, dwperm, s);
 }
 
 void nn_conv2d_backward(float *dinp, float *dweight, float *dbias, float *drows, float *wperm,
