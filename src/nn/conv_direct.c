@@ -103,28 +103,37 @@ void nn_direct_forward(float *out, const float *inp, const float *wpat, float *p
     }
 }
 
-/* dwpat[o0..o0+4][kk..kk+16] += sum over the np pixels of a block of dout[m][o] * patch_m[kk..].
- * pb holds the block's patch bases; the block's patches stay in cache across all tiles. */
-__attribute__((target("avx2,fma"))) static void dw_tile(float *dwpat, size_t ldw, const float *const *pb,
-                                                        const float *dout, int np, int OC, size_t koff)
+/* dwpat[o0..o0+R][kk..kk+16] += sum over the np pixels of a block of dout[m][o] * patch_m[kk..].
+ * pb holds the block's patch bases; the block's patches stay in cache across all tiles.
+ * R = 6 channels (12 accumulators) for most tiles, 2 for the rest (OC is a multiple of 16). */
+#define DW_ACC(i)                                                                                \
+    w = _mm256_broadcast_ss(dout + i), c##i##0 = _mm256_fmadd_ps(w, v0, c##i##0),                 \
+    c##i##1 = _mm256_fmadd_ps(w, v1, c##i##1)
+#define DW_LOAD(i) __m256 c##i##0 = _mm256_loadu_ps(dwpat + i * ldw), c##i##1 = _mm256_loadu_ps(dwpat + i * ldw + 8)
+#define DW_STORE(i) _mm256_storeu_ps(dwpat + i * ldw, c##i##0), _mm256_storeu_ps(dwpat + i * ldw + 8, c##i##1)
+
+__attribute__((target("avx2,fma"))) static void dw_tile6(float *dwpat, size_t ldw, const float *const *pb,
+                                                         const float *dout, int np, int OC, size_t koff)
 {
-    float *w0 = dwpat, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
-    __m256 c00 = _mm256_loadu_ps(w0), c01 = _mm256_loadu_ps(w0 + 8);
-    __m256 c10 = _mm256_loadu_ps(w1), c11 = _mm256_loadu_ps(w1 + 8);
-    __m256 c20 = _mm256_loadu_ps(w2), c21 = _mm256_loadu_ps(w2 + 8);
-    __m256 c30 = _mm256_loadu_ps(w3), c31 = _mm256_loadu_ps(w3 + 8);
+    DW_LOAD(0); DW_LOAD(1); DW_LOAD(2); DW_LOAD(3); DW_LOAD(4); DW_LOAD(5);
     for (int m = 0; m < np; m++, dout += OC) {
         const float *p = pb[m] + koff;
         __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8), w;
-        w = _mm256_broadcast_ss(dout + 0), c00 = _mm256_fmadd_ps(w, v0, c00), c01 = _mm256_fmadd_ps(w, v1, c01);
-        w = _mm256_broadcast_ss(dout + 1), c10 = _mm256_fmadd_ps(w, v0, c10), c11 = _mm256_fmadd_ps(w, v1, c11);
-        w = _mm256_broadcast_ss(dout + 2), c20 = _mm256_fmadd_ps(w, v0, c20), c21 = _mm256_fmadd_ps(w, v1, c21);
-        w = _mm256_broadcast_ss(dout + 3), c30 = _mm256_fmadd_ps(w, v0, c30), c31 = _mm256_fmadd_ps(w, v1, c31);
+        DW_ACC(0); DW_ACC(1); DW_ACC(2); DW_ACC(3); DW_ACC(4); DW_ACC(5);
     }
-    _mm256_storeu_ps(w0, c00), _mm256_storeu_ps(w0 + 8, c01);
-    _mm256_storeu_ps(w1, c10), _mm256_storeu_ps(w1 + 8, c11);
-    _mm256_storeu_ps(w2, c20), _mm256_storeu_ps(w2 + 8, c21);
-    _mm256_storeu_ps(w3, c30), _mm256_storeu_ps(w3 + 8, c31);
+    DW_STORE(0); DW_STORE(1); DW_STORE(2); DW_STORE(3); DW_STORE(4); DW_STORE(5);
+}
+
+__attribute__((target("avx2,fma"))) static void dw_tile2(float *dwpat, size_t ldw, const float *const *pb,
+                                                         const float *dout, int np, int OC, size_t koff)
+{
+    DW_LOAD(0); DW_LOAD(1);
+    for (int m = 0; m < np; m++, dout += OC) {
+        const float *p = pb[m] + koff;
+        __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8), w;
+        DW_ACC(0); DW_ACC(1);
+    }
+    DW_STORE(0); DW_STORE(1);
 }
 
 #define DW_BLOCK 64
@@ -141,9 +150,13 @@ void nn_direct_dweight(float *dwpat, const float *dout, const float *inp, const 
         for (int ky = 0; ky < s->K; ky++)
             for (int k = 0; k < L; k += 16) {
                 size_t col = (size_t)ky * L + k, koff = (size_t)ky * s->W * s->C + k;
-                for (int o0 = 0; o0 < OC; o0 += 4)
-                    dw_tile(dwpat + (size_t)o0 * KKC + col, (size_t)KKC, pb, dout + (size_t)m0 * OC + o0,
-                            np, OC, koff);
+                int o0 = 0;
+                for (; o0 + 6 <= OC; o0 += 6)
+                    dw_tile6(dwpat + (size_t)o0 * KKC + col, (size_t)KKC, pb, dout + (size_t)m0 * OC + o0,
+                             np, OC, koff);
+                for (; o0 < OC; o0 += 2)
+                    dw_tile2(dwpat + (size_t)o0 * KKC + col, (size_t)KKC, pb, dout + (size_t)m0 * OC + o0,
+                             np, OC, koff);
             }
     }
 }
