@@ -1,6 +1,8 @@
-/* conv.c: 2-D convolution, the fast im2row + sgemm path and the direct-loop reference beside it.
+/* conv.c: 2-D convolution: the layer functions, the im2row + sgemm path, the first layer's
+ * space-to-depth path, and the direct-loop reference beside them. The direct kernels that
+ * most layers use on x86-64 live in conv_direct.c; this file decides which path runs.
  *
- * The fast path writes one row of K*K*C input values per output pixel (B*OH*OW rows), so
+ * The im2row path writes one row of K*K*C input values per output pixel (B*OH*OW rows), so
  * the whole batch is a single GEMM with the weights and its result is NHWC, the layout
  * the next convolution reads. Row order within a patch follows the input layout: (c,ky,kx)
  * for NCHW input, which is PyTorch's weight order, and (ky,kx,c) for NHWC input, where a
@@ -11,6 +13,11 @@
 
 #include "smbrl/nn.h"
 #include "nn/nn_internal.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define NN_HAVE_AVX2_S2D 1
+#endif
 
 void nn_conv_shape_init(nn_conv_shape *s, int B, int C, int H, int W, int OC, int K, int S, int P,
                         int nhwc_in)
@@ -207,9 +214,43 @@ size_t nn_conv_u8_scratch_floats(const nn_conv_shape *s)
 }
 
 /* s2d (B, H/S, W/S, C*S*S) from uint8 NCHW, each byte v read as table[v]. */
+#ifdef NN_HAVE_AVX2_S2D
+/* Stride 4 (MarioNet): two cells of 4 bytes at a time, divided by 255 in 8 lanes (the same
+ * correctly rounded division as the table). */
+__attribute__((target("avx2"))) static void space_to_depth_u8_s4(float *s2d, const uint8_t *inp,
+                                                                 const nn_conv_shape *s)
+{
+    const int C = s->C, H = s->H, W = s->W, HS = H / 4, WS = W / 4, D = C * 16;
+    const __m256 k255 = _mm256_set1_ps(255.0f);
+    for (int b = 0; b < s->B; b++)
+        for (int c = 0; c < C; c++)
+            for (int y = 0; y < H; y++) {
+                const uint8_t *src = inp + (((size_t)b * C + c) * H + y) * W;
+                float *dst = s2d + ((size_t)b * HS + y / 4) * WS * D + (size_t)(c * 4 + y % 4) * 4;
+                int xs = 0;
+                for (; xs + 2 <= WS; xs += 2, src += 8, dst += 2 * D) {
+                    long long bytes;
+                    memcpy(&bytes, src, 8);
+                    __m256 v = _mm256_div_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(bytes))), k255);
+                    _mm_storeu_ps(dst, _mm256_castps256_ps128(v));
+                    _mm_storeu_ps(dst + D, _mm256_extractf128_ps(v, 1));
+                }
+                for (; xs < WS; xs++, src += 4, dst += D)
+                    for (int dx = 0; dx < 4; dx++)
+                        dst[dx] = (float)src[dx] / 255.0f;
+            }
+}
+#endif
+
 static void space_to_depth_u8(float *s2d, const uint8_t *inp, const float *table, const nn_conv_shape *s)
 {
     const int C = s->C, H = s->H, W = s->W, S = s->S, HS = H / S, WS = W / S, D = C * S * S;
+#ifdef NN_HAVE_AVX2_S2D
+    if (S == 4 && __builtin_cpu_supports("avx2")) {
+        space_to_depth_u8_s4(s2d, inp, s);
+        return;
+    }
+#endif
     for (int b = 0; b < s->B; b++)
         for (int c = 0; c < C; c++)
             for (int y = 0; y < H; y++) {
