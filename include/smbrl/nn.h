@@ -5,11 +5,13 @@
  * A actions, N a flat element count.
  *
  * Layouts. Observations are uint8 (B,C,H,W), channel first, as PyTorch sees them.
- * Convolutions read NCHW or NHWC and always write NHWC (B,OH,OW,OC): the patch matrix
- * ("im2row", (B*OH*OW, K*K*C)) times the weights is then one large GEMM whose result
- * is already the next layer's input, with no transposes between convolutions. Flatten
- * turns NHWC back into PyTorch's (C,H,W) order, so Linear weights keep PyTorch's layout
- * and every parameter tensor is stored exactly as the PyTorch module stores it.
+ * Convolutions read NCHW or NHWC and always write NHWC (B,OH,OW,OC): a patch is then a few
+ * contiguous runs of the input, and the product with the weights (a direct kernel that
+ * reads the runs in place, or im2row + one large GEMM) is already the next layer's input,
+ * with no transposes between convolutions. The first convolution reads the bytes itself
+ * (scaled by 1/255 on the way). Flatten turns NHWC back into PyTorch's (C,H,W) order, so
+ * Linear weights keep PyTorch's layout and every parameter tensor is stored exactly as the
+ * PyTorch module stores it.
  *
  * Memory. A model's parameters live in one contiguous float buffer (`params`), its
  * gradients in another of the same layout (`grads`); optimizer moments are further
@@ -240,7 +242,7 @@ typedef struct nn_work {
     int batch;             /* batch of the last forward */
     int threads;           /* threads a batch is split over (1: the caller's thread only) */
     float *acts[NN_MAX_LAYERS];  /* output of each layer (max_batch * out_numel) */
-    float *rows[NN_MAX_LAYERS];  /* conv patch matrices, kept for backward */
+    float *rows[NN_MAX_LAYERS];  /* conv patch matrices (im2row path only), kept for backward */
     float *grad_a, *grad_b;      /* ping-pong activation gradients, grad_stride per sample */
     float *drows;                /* conv patch gradients, drows_stride per sample */
     float *scratch;              /* first conv's space-to-depth input, scratch_stride per sample */
