@@ -1,7 +1,7 @@
 /* obs_dump.c: writes frames for tests/obs_torch_compare.py: N agent steps of
  * random play (SuperMarioBros-1-1-v0, frame skip 4, seed 1), each step's last
  * frame as 256x240 palette indices to FRAMES and our 84x84 observation of it to
- * OURS. Usage: obs_dump ROM_DIR N FRAMES OURS */
+ * OURS. Usage: obs_dump ROM_DIR N FRAMES OURS [area|antialias] */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -10,13 +10,15 @@
 
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: obs_dump ROM_DIR N FRAMES OURS\n");
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: obs_dump ROM_DIR N FRAMES OURS [area|antialias]\n");
         return 2;
     }
     env_config c;
     env_config_default(&c);
     c.seed = 1;
+    if (argc == 6)
+        c.resize = argv[5];
     char err[256];
     env *e;
     if (env_create(&e, &c, argv[1], err, sizeof err) < 0) {

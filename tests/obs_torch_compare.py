@@ -4,7 +4,8 @@ Mario tutorial's (torchvision Grayscale, then Resize((84, 84), antialias=True) o
 the float image, which is F.interpolate(bilinear, antialias=True)).
 
 usage: /usr/bin/python3 tests/obs_torch_compare.py FRAMES OURS
-FRAMES and OURS come from the obs_dump tool (tests/env.cmake). Prints the mean
+FRAMES and OURS come from the obs_dump tool (tests/env.cmake), with our resize
+"area" (the default) or "antialias". Prints the mean
 and largest absolute difference in gray levels (0-255) and how many pixels
 differ by more than 1, 2 and 4 levels. Needs PyTorch (Debian python3-torch);
 no test depends on it."""
@@ -37,11 +38,12 @@ def main():
     tut = tut[:, 0].numpy().astype(np.float64)
     area = F.adaptive_avg_pool2d(gray, (84, 84))[:, 0].numpy()  # integer-edged bins, for contrast
     d = np.abs(ours - tut)
-    print(f"{len(frames)} frames; ours (area average, rounded) vs tutorial (bilinear antialias, float):")
+    print(f"{len(frames)} frames; ours (uint8) vs the tutorial's (bilinear antialias, float):")
     print(f"  mean |diff| {d.mean():.3f}, max {d.max():.1f} gray levels; "
           f">1: {(d > 1).mean() * 100:.2f}%, >2: {(d > 2).mean() * 100:.2f}%, >4: {(d > 4).mean() * 100:.2f}% of pixels")
     r = np.abs(np.floor(tut + 0.5) - tut)
-    print(f"  rounding alone accounts for a mean of {r.mean():.3f}")
+    print(f"  rounding alone accounts for a mean of {r.mean():.3f}; "
+          f"ours == round(tutorial) for {(ours == np.floor(tut + 0.5)).mean() * 100:.3f}% of pixels")
     da = np.abs(area - tut)
     print(f"  (torch adaptive_avg_pool2d vs tutorial: mean {da.mean():.3f}, max {da.max():.1f})")
 

@@ -124,6 +124,53 @@ static void test_tables_and_hand_pixels(void)
     CHECK_EQ_INT(compare_to_ref(out, ref), 0);
 }
 
+/* The "antialias" resize against PyTorch's F.interpolate(bilinear, antialias)
+ * on a synthetic frame (tests/obs_torch_fixture.py made the fixture). */
+static void test_antialias_vs_torch(void)
+{
+    const char *src = getenv("SMBRL_SOURCE_DIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/data/obs-antialias-torch.f32", src ? src : ".");
+    FILE *f = fopen(path, "rb");
+    static float want[ENV_FRAME_SIZE];
+    if (!f || fread(want, sizeof(float), ENV_FRAME_SIZE, f) != ENV_FRAME_SIZE) {
+        fprintf(stderr, "cannot read %s\n", path);
+        testlib_failures++;
+        if (f)
+            fclose(f);
+        return;
+    }
+    fclose(f);
+    /* the fixture script's frame: 4x4 blocks from an LCG, every 7th pixel redrawn */
+    static uint8_t pix[W * H], out[ENV_FRAME_SIZE], ref[ENV_FRAME_SIZE];
+    uint32_t x = 2024;
+    uint8_t blocks[60][64];
+    for (int by = 0; by < 60; by++)
+        for (int bx = 0; bx < 64; bx++) {
+            x = x * 1103515245u + 12345u;
+            blocks[by][bx] = (uint8_t)((x >> 16) & 63);
+        }
+    for (int y = 0; y < H; y++)
+        for (int i = 0; i < W; i++)
+            pix[y * W + i] = blocks[y / 4][i / 4];
+    for (int i = 0; i < W * H; i += 7) {
+        x = x * 1103515245u + 12345u;
+        pix[i] = (uint8_t)((x >> 16) & 63);
+    }
+    env_obs_tables aa;
+    env_obs_tables_init(&aa, ENV_RESIZE_ANTIALIAS);
+    env_obs_process(&aa, pix, NULL, out);
+    env_obs_process_ref(&aa, pix, NULL, ref);
+    CHECK(memcmp(out, ref, sizeof out) == 0);
+    static double wd[ENV_FRAME_SIZE];
+    for (int i = 0; i < ENV_FRAME_SIZE; i++)
+        wd[i] = want[i];
+    CHECK_EQ_INT(compare_to_ref(out, wd), 0);
+    /* and the area filter is a different one: it differs from torch on this frame */
+    env_obs_process(&tab, pix, NULL, out);
+    CHECK(compare_to_ref(out, wd) > ENV_FRAME_SIZE / 4);
+}
+
 static env *open_env(int frame_skip, int max_pool)
 {
     env_config c;
@@ -222,8 +269,9 @@ static void test_skip_matches_full_render(int k, int max_pool)
 
 int main(void)
 {
-    env_obs_tables_init(&tab);
+    env_obs_tables_init(&tab, ENV_RESIZE_AREA);
     test_tables_and_hand_pixels();
+    test_antialias_vs_torch();
     char buf[4096];
     testlib_data_path("SMBRL_ROM_DIR", "super-mario-bros.nes", buf, sizeof buf);
     test_real_frame();

@@ -99,22 +99,34 @@ void env_ram_info(const uint8_t *ram, env_info *info);
 
 /* ---- observation pipeline -------------------------------------------------- */
 
+/* Resize filters for 256x240 -> 84x84:
+ * - ENV_RESIZE_AREA (default): the mean over each output pixel's footprint, each
+ *   input pixel weighted by its overlap (OpenCV INTER_AREA).
+ * - ENV_RESIZE_ANTIALIAS: the PyTorch Mario tutorial's torchvision
+ *   Resize(antialias=True) = F.interpolate(bilinear, antialias=True): a triangle
+ *   filter of half-width scale, renormalised at the borders (PIL's scheme). */
+enum env_resize { ENV_RESIZE_AREA = 0, ENV_RESIZE_ANTIALIAS = 1 };
+#define ENV_OBS_TAPS 8
+
 /* Grayscale of each palette index, 0.2989 R + 0.587 G + 0.114 B of nes_palette_rgb,
- * and the area-averaging weights for 256x240 -> 84x84. Caller memory, no globals. */
+ * and the resize weights. Caller memory, no globals. */
 typedef struct env_obs_tables {
     float gray[64];
-    /* per output column/row: first input index and 5 weights (zero-padded) */
+    int resize;  /* enum env_resize */
+    int taps;    /* taps in use per output column/row (<= ENV_OBS_TAPS) */
+    /* per output column/row: first input index and its weights (zero-padded) */
     int16_t x0[ENV_OBS_W], y0[ENV_OBS_H];
-    float wx[ENV_OBS_W][5], wy[ENV_OBS_H][5];
-    /* per input row: the (at most two) output rows it falls in, and its weights */
+    float wx[ENV_OBS_W][ENV_OBS_TAPS], wy[ENV_OBS_H][ENV_OBS_TAPS];
+    /* per input row: the first output row it falls in and its weights there and
+     * in the next two */
     int16_t ry[NES_HEIGHT];
-    float rw[NES_HEIGHT][2];
+    float rw[NES_HEIGHT][3];
     /* gray of two neighbouring pixels at once, indexed by (left << 6) | right:
      * halves the table lookups, the largest cost of the resize */
     float gray2[64 * 64][2];
 } env_obs_tables;
 
-void env_obs_tables_init(env_obs_tables *t);
+void env_obs_tables_init(env_obs_tables *t, int resize);
 /* 256x240 palette-index frame(s) -> 84x84 uint8: gray, pixel-wise max of the two
  * frames when `prev` is not NULL, area-average, round to nearest. */
 void env_obs_process(const env_obs_tables *t, const uint8_t *pixels, const uint8_t *prev,
@@ -134,6 +146,7 @@ typedef struct env_config {
     const char *stages;   /* random-stages subset, "1-1,4-2"; NULL for all */
     const char *actions;  /* action set name, default "simple" */
     const char *reward;   /* "v7" (default, gym 7.4.0) or "shaped" (gym 9.x) */
+    const char *resize;   /* "area" (default) or "antialias" (the tutorial's torchvision Resize) */
     int frame_skip;       /* frame steps per agent step, default 4 */
     int max_pool;         /* observation = max of the last two frames */
     int pixels;           /* 1 (default): build the [4,84,84] stack; 0: RAM only, no rendering */

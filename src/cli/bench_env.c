@@ -151,7 +151,7 @@ int bench_env(int argc, char **argv)
         env_reset(e, obs, NULL);
     double reset_us = (now_s() - t0) / nr * 1e6;
     env_obs_tables tab;
-    env_obs_tables_init(&tab);
+    env_obs_tables_init(&tab, ENV_RESIZE_AREA);
     t0 = now_s();
     for (int i = 0; i < nr; i++)
         env_obs_process(&tab, env_frame(e), NULL, small);

@@ -18,6 +18,7 @@ void env_config_default(env_config *c)
     c->task = "SuperMarioBros-1-1-v0";
     c->actions = "simple";
     c->reward = "v7";
+    c->resize = "area";
     c->frame_skip = 4;
     c->pixels = 1;
 }
@@ -120,7 +121,7 @@ int env_base_create(env_base **out, const env_config *cfg_in, const char *rom_pa
         return -3;
     }
     b->cfg = *cfg;
-    b->cfg.task = b->cfg.stages = b->cfg.actions = b->cfg.reward = NULL;
+    b->cfg.task = b->cfg.stages = b->cfg.actions = b->cfg.reward = b->cfg.resize = NULL;
     int rc = -1;
     nes *n = NULL;
     uint8_t *tmp = NULL;
@@ -155,7 +156,17 @@ int env_base_create(env_base **out, const env_config *cfg_in, const char *rom_pa
     }
     if (env_find_rom(&b->cart, &b->task, rom_path, err, errlen) < 0)
         goto fail;
-    env_obs_tables_init(&b->tables);
+    const char *zname = cfg->resize ? cfg->resize : "area";
+    int resize;
+    if (!strcmp(zname, "area"))
+        resize = ENV_RESIZE_AREA;
+    else if (!strcmp(zname, "antialias"))
+        resize = ENV_RESIZE_ANTIALIAS;
+    else {
+        snprintf(err, errlen, "unknown resize '%s' (area or antialias)", zname);
+        goto fail;
+    }
+    env_obs_tables_init(&b->tables, resize);
     b->single_stage = b->task.world != 0 || b->task.random_stages;
     b->n_starts = b->task.random_stages ? b->task.n_stages : 1;
     b->state_size = nes_state_size();

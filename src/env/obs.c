@@ -9,33 +9,63 @@
  * weighted by its overlap with it (a box filter: OpenCV's INTER_AREA and
  * PyTorch's adaptive average pooling with fractional edges), rounded to nearest.
  * The tutorial instead uses torchvision Resize(antialias=True), a triangle filter
- * of support 2*scale: smoother, and in float without rounding. The difference on
- * real frames is reported in bench/RESULTS.md's Environment section. */
+ * of half-width scale: smoother, and in float without rounding. That filter is
+ * here too (ENV_RESIZE_ANTIALIAS, rounded to uint8 at the end). How the two
+ * compare on real frames is in bench/RESULTS.md's Environment section
+ * (tests/obs_torch_compare.py measures it). */
 #include <math.h>
 #include <string.h>
 
 #include "smbrl/env.h"
 
-/* Weights of n_in -> n_out box averaging: output o gathers 5 inputs from start[o]. */
-static void area_weights(int n_in, int n_out, int16_t *start, float (*w)[5])
+/* Box averaging n_in -> n_out: output o gathers `taps` inputs from start[o]. */
+static void area_weights(int n_in, int n_out, int taps, int16_t *start, float (*w)[ENV_OBS_TAPS])
 {
     double s = (double)n_in / n_out;
     for (int o = 0; o < n_out; o++) {
         double lo = o * s, hi = (o + 1) * s;
         int i0 = (int)floor(lo);
-        if (i0 > n_in - 5)
-            i0 = n_in - 5;
+        if (i0 > n_in - taps)
+            i0 = n_in - taps;
         start[o] = (int16_t)i0;
-        for (int k = 0; k < 5; k++) {
+        for (int k = 0; k < ENV_OBS_TAPS; k++) {
             double a = i0 + k, b = a + 1;
             double ov = (b < hi ? b : hi) - (a > lo ? a : lo);
-            w[o][k] = ov > 0 ? (float)(ov / s) : 0.0f;
+            w[o][k] = k < taps && ov > 0 ? (float)(ov / s) : 0.0f;
         }
     }
 }
 
-void env_obs_tables_init(env_obs_tables *t)
+/* Antialiased bilinear n_in -> n_out as PyTorch (and PIL) compute it for
+ * align_corners=False: centre (o + 0.5) * scale, support scale, triangle weights
+ * at the input pixel centres, window cut at the image edges and renormalised. */
+static void antialias_weights(int n_in, int n_out, int16_t *start, float (*w)[ENV_OBS_TAPS])
 {
+    double scale = (double)n_in / n_out, support = scale, inv = 1.0 / scale;
+    for (int o = 0; o < n_out; o++) {
+        double centre = scale * (o + 0.5);
+        int lo = (int)(centre - support + 0.5), hi = (int)(centre + support + 0.5);
+        if (lo < 0)
+            lo = 0;
+        if (hi > n_in)
+            hi = n_in;
+        int i0 = lo > n_in - ENV_OBS_TAPS ? n_in - ENV_OBS_TAPS : lo;
+        double tw[ENV_OBS_TAPS] = {0}, total = 0.0;
+        for (int i = lo; i < hi; i++) {
+            double x = (i - centre + 0.5) * inv;
+            double f = 1.0 - fabs(x);
+            tw[i - i0] = f > 0.0 ? f : 0.0;
+            total += tw[i - i0];
+        }
+        start[o] = (int16_t)i0;
+        for (int k = 0; k < ENV_OBS_TAPS; k++)
+            w[o][k] = (float)(tw[k] / total);
+    }
+}
+
+void env_obs_tables_init(env_obs_tables *t, int resize)
+{
+    memset(t, 0, sizeof *t);
     for (int i = 0; i < 64; i++)
         t->gray[i] = 0.2989f * nes_palette_rgb[i][0] + 0.587f * nes_palette_rgb[i][1] +
                      0.114f * nes_palette_rgb[i][2];
@@ -44,23 +74,33 @@ void env_obs_tables_init(env_obs_tables *t)
             t->gray2[a << 6 | b][0] = t->gray[a];
             t->gray2[a << 6 | b][1] = t->gray[b];
         }
-    area_weights(NES_WIDTH, ENV_OBS_W, t->x0, t->wx);
-    area_weights(NES_HEIGHT, ENV_OBS_H, t->y0, t->wy);
-    /* the same vertical weights seen from the input side */
-    for (int y = 0; y < NES_HEIGHT; y++) {
-        t->ry[y] = -1;
-        t->rw[y][0] = t->rw[y][1] = 0.0f;
+    t->resize = resize;
+    if (resize == ENV_RESIZE_ANTIALIAS) {
+        t->taps = ENV_OBS_TAPS;
+        antialias_weights(NES_WIDTH, ENV_OBS_W, t->x0, t->wx);
+        antialias_weights(NES_HEIGHT, ENV_OBS_H, t->y0, t->wy);
+    } else {
+        t->taps = 5; /* a 3.05-pixel box touches at most 5 pixels */
+        area_weights(NES_WIDTH, ENV_OBS_W, t->taps, t->x0, t->wx);
+        area_weights(NES_HEIGHT, ENV_OBS_H, t->taps, t->y0, t->wy);
     }
+    /* the same vertical weights seen from the input side */
+    for (int y = 0; y < NES_HEIGHT; y++)
+        t->ry[y] = -1;
     for (int oy = 0; oy < ENV_OBS_H; oy++)
-        for (int k = 0; k < 5; k++) {
+        for (int k = 0; k < ENV_OBS_TAPS; k++) {
             int y = t->y0[oy] + k;
             float w = t->wy[oy][k];
             if (w <= 0.0f)
                 continue;
             if (t->ry[y] < 0)
                 t->ry[y] = (int16_t)oy;
-            t->rw[y][oy - t->ry[y]] = w;
+            if (oy - t->ry[y] < 3) /* always so for 240 -> 84: windows are under 3 strides */
+                t->rw[y][oy - t->ry[y]] = w;
         }
+    for (int y = 0; y < NES_HEIGHT; y++)
+        if (t->ry[y] < 0) /* a row no output uses: add it nowhere, with weight 0 */
+            t->ry[y] = 0;
 }
 
 /* The reference form: gather 5x5 input pixels per output pixel. Kept beside the
@@ -71,10 +111,10 @@ void env_obs_process_ref(const env_obs_tables *t, const uint8_t *pixels, const u
     for (int oy = 0; oy < ENV_OBS_H; oy++)
         for (int ox = 0; ox < ENV_OBS_W; ox++) {
             float s = 0.0f;
-            for (int ky = 0; ky < 5; ky++) {
+            for (int ky = 0; ky < t->taps; ky++) {
                 size_t row = (size_t)(t->y0[oy] + ky) * NES_WIDTH;
                 float h = 0.0f;
-                for (int kx = 0; kx < 5; kx++) {
+                for (int kx = 0; kx < t->taps; kx++) {
                     size_t i = row + (size_t)(t->x0[ox] + kx);
                     float g = t->gray[pixels[i] & 63];
                     if (prev && t->gray[prev[i] & 63] > g)
@@ -88,13 +128,13 @@ void env_obs_process_ref(const env_obs_tables *t, const uint8_t *pixels, const u
         }
 }
 
-/* Fast path: each input row is looked up once and added into its (at most two)
- * output rows with contiguous, vectorisable loops; then 84 short rows are
- * averaged horizontally. */
+/* Fast path: each input row is looked up once and added into the (at most
+ * three) output rows it feeds with contiguous, vectorisable loops; then 84 short
+ * rows are filtered horizontally. */
 void env_obs_process(const env_obs_tables *t, const uint8_t *pixels, const uint8_t *prev,
                      uint8_t *out)
 {
-    float v[ENV_OBS_H + 1][NES_WIDTH]; /* one spare row: the last input row's second target */
+    float v[ENV_OBS_H + 2][NES_WIDTH]; /* two spare rows for the last input rows' targets */
     float g[NES_WIDTH];
     memset(v, 0, sizeof v);
     for (int y = 0; y < NES_HEIGHT; y++) {
@@ -109,19 +149,25 @@ void env_obs_process(const env_obs_tables *t, const uint8_t *pixels, const uint8
             for (int x = 0; x < NES_WIDTH; x += 2)
                 memcpy(g + x, t->gray2[(p[x] & 63) << 6 | (p[x + 1] & 63)], 2 * sizeof(float));
         }
-        float *v0 = v[t->ry[y]], *v1 = v[t->ry[y] + 1];
-        const float w0 = t->rw[y][0], w1 = t->rw[y][1];
-        for (int x = 0; x < NES_WIDTH; x++)
-            v0[x] += w0 * g[x];
-        if (w1 != 0.0f)
+        for (int k = 0; k < 3; k++) {
+            const float w = t->rw[y][k];
+            if (w == 0.0f)
+                continue;
+            float *acc = v[t->ry[y] + k];
             for (int x = 0; x < NES_WIDTH; x++)
-                v1[x] += w1 * g[x];
+                acc[x] += w * g[x];
+        }
     }
     for (int oy = 0; oy < ENV_OBS_H; oy++) {
         uint8_t *o = out + (size_t)oy * ENV_OBS_W;
         for (int ox = 0; ox < ENV_OBS_W; ox++) {
             const float *gx = v[oy] + t->x0[ox], *w = t->wx[ox];
-            float s = w[0] * gx[0] + w[1] * gx[1] + w[2] * gx[2] + w[3] * gx[3] + w[4] * gx[4];
+            float s;
+            if (t->taps == 5)
+                s = w[0] * gx[0] + w[1] * gx[1] + w[2] * gx[2] + w[3] * gx[3] + w[4] * gx[4];
+            else
+                s = w[0] * gx[0] + w[1] * gx[1] + w[2] * gx[2] + w[3] * gx[3] + w[4] * gx[4] +
+                    w[5] * gx[5] + w[6] * gx[6] + w[7] * gx[7];
             s += 0.5f;
             o[ox] = s >= 255.0f ? 255 : s <= 0.0f ? 0 : (uint8_t)s;
         }
