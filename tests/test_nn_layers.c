@@ -450,6 +450,20 @@ static void test_optim(void)
         nn_rmsprop_step(&rc, p, gk, v, n);
     }
     CHECK(smbg_compare("rmsprop", p, smbg_get(&g, "rmsprop")->f, n, 1e-5));
+    /* Adam split over threads: the same numbers, bit for bit (each element is independent). */
+    enum { NA = 1003 };
+    float pa[NA], pb[NA], ga[NA], gb[NA], ma[NA] = {0}, va[NA] = {0}, mb[NA] = {0}, vb[NA] = {0};
+    for (int i = 0; i < NA; i++)
+        pa[i] = pb[i] = (float)(i % 17) * 0.1f - 0.8f, ga[i] = gb[i] = (float)(i % 13) * 0.05f - 0.3f;
+    int64_t sa = 0, sb = 0;
+    nn_adam_config dc;
+    nn_adam_config_default(&dc);
+    for (int k = 0; k < 2; k++) {
+        nn_adam_step(&dc, pa, ga, ma, va, &sa, NA);
+        nn_adam_step_threads(&dc, pb, gb, mb, vb, &sb, NA, 3);
+    }
+    CHECK(!memcmp(pa, pb, sizeof pa) && !memcmp(ma, mb, sizeof ma) && !memcmp(va, vb, sizeof va));
+    CHECK_EQ_INT(sb, 2);
     float cg[2] = {3.0f, 4.0f};
     CHECK(fabsf(nn_clip_grad_norm(cg, 2, 1.0f) - 5.0f) < 1e-6f);
     CHECK(fabsf(cg[0] - 0.6f) < 1e-5f && fabsf(cg[1] - 0.8f) < 1e-5f);

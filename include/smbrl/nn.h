@@ -139,6 +139,9 @@ void nn_adam_config_default(nn_adam_config *c);
  * incremented. grads may be scaled in place by clipping. */
 void nn_adam_step(const nn_adam_config *c, float *params, float *grads, float *m, float *v,
                   int64_t *step, size_t n);
+/* The same, the buffers split over `threads` threads (the caller's and threads - 1 started). */
+void nn_adam_step_threads(const nn_adam_config *c, float *params, float *grads, float *m, float *v,
+                          int64_t *step, size_t n, int threads);
 
 typedef struct nn_rmsprop_config {
     float lr;            /* 0.01 in PyTorch */

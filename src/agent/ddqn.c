@@ -179,8 +179,8 @@ float ddqn_compute_grad(ddqn *a, const replay_batch *b, int n)
 
 void ddqn_apply_grad(ddqn *a)
 {
-    nn_adam_step(&a->cfg.adam, a->online.params, a->online.grads, a->adam_m, a->adam_v,
-                 &a->adam_step, a->online.num_params);
+    nn_adam_step_threads(&a->cfg.adam, a->online.params, a->online.grads, a->adam_m, a->adam_v,
+                         &a->adam_step, a->online.num_params, a->cfg.threads);
 }
 
 float ddqn_update(ddqn *a, const replay_batch *b, int n)

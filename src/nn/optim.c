@@ -1,6 +1,7 @@
 /* optim.c: Adam and RMSprop on flat parameter buffers, step for step as torch.optim
  * computes them, plus gradient-norm clipping. */
 #include <math.h>
+#include <pthread.h>
 
 #include "smbrl/nn.h"
 
@@ -76,8 +77,35 @@ __attribute__((target("avx"))) static size_t adam_avx(float *params, const float
 }
 #endif
 
+typedef struct adam_job {
+    float *params, *grads, *m, *v;
+    size_t n;
+    float b1, b2, wd, eps, step_size, bc2_sqrt;
+    pthread_t tid;
+} adam_job;
+
+static void *adam_run(void *arg)
+{
+    adam_job *j = arg;
+    size_t done = 0;
+#ifdef NN_HAVE_AVX_PATH
+    if (__builtin_cpu_supports("avx"))
+        done = adam_avx(j->params, j->grads, j->m, j->v, j->n, j->b1, j->b2, j->wd, j->eps, j->step_size,
+                        j->bc2_sqrt);
+#endif
+    adam_scalar(j->params, j->grads, j->m, j->v, done, j->n, j->b1, j->b2, j->wd, j->eps, j->step_size,
+                j->bc2_sqrt);
+    return NULL;
+}
+
 void nn_adam_step(const nn_adam_config *c, float *params, float *grads, float *m, float *v,
                   int64_t *step, size_t n)
+{
+    nn_adam_step_threads(c, params, grads, m, v, step, n, 1);
+}
+
+void nn_adam_step_threads(const nn_adam_config *c, float *params, float *grads, float *m, float *v,
+                          int64_t *step, size_t n, int threads)
 {
     if (c->max_grad_norm > 0.0f)
         nn_clip_grad_norm(grads, n, c->max_grad_norm);
@@ -87,14 +115,28 @@ void nn_adam_step(const nn_adam_config *c, float *params, float *grads, float *m
     double bc2 = 1.0 - pow((double)c->beta2, (double)t);
     float step_size = (float)(c->lr / bc1);
     float bc2_sqrt = (float)sqrt(bc2);
-    size_t done = 0;
-#ifdef NN_HAVE_AVX_PATH
-    if (__builtin_cpu_supports("avx"))
-        done = adam_avx(params, grads, m, v, n, c->beta1, c->beta2, c->weight_decay, c->eps,
-                        step_size, bc2_sqrt);
-#endif
-    adam_scalar(params, grads, m, v, done, n, c->beta1, c->beta2, c->weight_decay, c->eps,
-                step_size, bc2_sqrt);
+    if (threads < 1)
+        threads = 1;
+    if (threads > NN_MAX_THREADS)
+        threads = NN_MAX_THREADS;
+    adam_job jobs[NN_MAX_THREADS];
+    int started[NN_MAX_THREADS] = {0};
+    for (int k = 0; k < threads; k++) {
+        /* Slices start on multiples of 8 floats so each thread's vector loop lines up. */
+        size_t lo = n * (size_t)k / (size_t)threads & ~(size_t)7;
+        size_t hi = k + 1 == threads ? n : n * (size_t)(k + 1) / (size_t)threads & ~(size_t)7;
+        jobs[k] = (adam_job){params + lo, grads + lo, m + lo, v + lo, hi - lo, c->beta1, c->beta2,
+                             c->weight_decay, c->eps, step_size, bc2_sqrt, 0};
+        if (k > 0)
+            started[k] = pthread_create(&jobs[k].tid, NULL, adam_run, &jobs[k]) == 0;
+    }
+    adam_run(&jobs[0]);
+    for (int k = 1; k < threads; k++) {
+        if (started[k])
+            pthread_join(jobs[k].tid, NULL);
+        else
+            adam_run(&jobs[k]);
+    }
 }
 
 void nn_rmsprop_config_default(nn_rmsprop_config *c)
