@@ -363,6 +363,72 @@ static inline uint64_t spread_bits(unsigned b)
     return ((m + 0x7F7F7F7F7F7F7F7Full) & 0x8080808080808080ull) >> 7;
 }
 
+/* row[x] = pal[idx[x]] for the 256 pixels of a line, idx < 32. With SSSE3 the
+ * 32-entry table is two byte shuffles per 16 pixels. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+__attribute__((target("ssse3"))) static void map_palette_ssse3(uint8_t *row, const uint8_t *idx, const uint8_t *pal)
+{
+    __m128i lo = _mm_loadu_si128((const __m128i *)pal), hi = _mm_loadu_si128((const __m128i *)(pal + 16));
+    __m128i bit4 = _mm_set1_epi8(0x10);
+    for (int x = 0; x < 256; x += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(idx + x));
+        __m128i high = _mm_cmpeq_epi8(_mm_and_si128(v, bit4), bit4);
+        __m128i r = _mm_or_si128(_mm_andnot_si128(high, _mm_shuffle_epi8(lo, v)), _mm_and_si128(high, _mm_shuffle_epi8(hi, v)));
+        _mm_storeu_si128((__m128i *)(row + x), r);
+    }
+}
+
+/* The 34 fetched tiles to palette-RAM indices, 16 pixels per step: each pattern
+ * byte is broadcast over its tile's 8 lanes and tested against one bit per lane. */
+__attribute__((target("ssse3"))) static void decode_tiles_ssse3(uint8_t *bg, const struct ppu *p)
+{
+    uint8_t lo[48] = {0}, hi[48] = {0}, pal[48] = {0};
+    memcpy(lo, p->tile_lo, 34);
+    memcpy(hi, p->tile_hi, 34);
+    for (int i = 0; i < 34; i++)
+        pal[i] = (uint8_t)(p->tile_pal[i] << 2);
+    const __m128i spread = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const __m128i bits = _mm_setr_epi8((char)0x80, 0x40, 0x20, 0x10, 8, 4, 2, 1, (char)0x80, 0x40, 0x20, 0x10, 8, 4, 2, 1);
+    const __m128i one = _mm_set1_epi8(1), two = _mm_set1_epi8(2), zero = _mm_setzero_si128();
+    for (int t = 0; t < 34; t += 2) {
+        __m128i l = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(lo + t)), spread);
+        __m128i h = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(hi + t)), spread);
+        __m128i b = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pal + t)), spread);
+        __m128i c = _mm_or_si128(_mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(l, bits), bits), one),
+                                 _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(h, bits), bits), two));
+        __m128i opaque = _mm_andnot_si128(_mm_cmpeq_epi8(c, zero), _mm_set1_epi8(-1));
+        _mm_storeu_si128((__m128i *)(bg + t * 8), _mm_or_si128(c, _mm_and_si128(b, opaque)));
+    }
+}
+
+#endif
+
+static int decode_tiles(uint8_t *bg, const struct ppu *p)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("ssse3")) {
+        decode_tiles_ssse3(bg, p);
+        return 1;
+    }
+#endif
+    (void)bg;
+    (void)p;
+    return 0;
+}
+
+static void map_palette(uint8_t *row, const uint8_t *idx, const uint8_t *pal)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("ssse3")) {
+        map_palette_ssse3(row, idx, pal);
+        return;
+    }
+#endif
+    for (int x = 0; x < 256; x++)
+        row[x] = pal[idx[x]];
+}
+
 /* A whole line at once: background decoded eight pixels per 64-bit word into
  * palette-RAM indices, sprites laid over the columns they cover, then one
  * palette lookup per pixel. Equal to draw_pixels_reference (test_ppu_render). */
@@ -371,7 +437,10 @@ static void draw_line_fast(nes *n, int line)
     struct ppu *p = &n->ppu;
     uint8_t bg[34 * 8];
     int bg_on = p->mask & MASK_BG, spr_on = p->mask & MASK_SPR;
-    if (bg_on) {
+    if (bg_on && decode_tiles(bg, p)) {
+        if (!(p->mask & MASK_BG_LEFT))
+            memset(bg + p->x, 0, 8);
+    } else if (bg_on) {
         for (int slot = 0; slot < 33; slot++) {
             uint64_t c = spread_bits(p->tile_lo[slot]) | (spread_bits(p->tile_hi[slot]) << 1);
             uint64_t opaque = ((c | (c >> 1)) & 0x0101010101010101ull) * 0xFF;
@@ -406,9 +475,7 @@ static void draw_line_fast(nes *n, int line)
         pal[i] = p->palette[i] & gray;
     for (int i = 4; i < 16; i += 4)
         pal[i] = pal[0]; /* colour 0 of any background palette shows the backdrop */
-    uint8_t *row = n->host.pixels + line * NES_WIDTH;
-    for (int x = 0; x < 256; x++)
-        row[x] = pal[idx[x]];
+    map_palette(n->host.pixels + line * NES_WIDTH, idx, pal);
 }
 
 /* Composes the pixels of the current line that ran since the last flush. Called
