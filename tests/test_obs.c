@@ -267,6 +267,52 @@ static void test_skip_matches_full_render(int k, int max_pool)
     env_free(b);
 }
 
+/* Rendering only what is shown (skipped frames dark, hidden frames replayed)
+ * against the slow reference that renders every frame: the full game, where
+ * deaths bring hidden frames, until game over. */
+static void test_fast_vs_render_all(int max_pool)
+{
+    env *e[2];
+    for (int i = 0; i < 2; i++) {
+        env_config c;
+        env_config_default(&c);
+        c.task = "SuperMarioBros-v0";
+        c.max_pool = max_pool;
+        c.render_all = i;
+        char err[256];
+        if (env_create(&e[i], &c, getenv("SMBRL_ROM_DIR"), err, sizeof err) < 0) {
+            fprintf(stderr, "%s\n", err);
+            exit(1);
+        }
+    }
+    static uint8_t o[2][ENV_OBS_SIZE];
+    env_reset(e[0], o[0], NULL);
+    env_reset(e[1], o[1], NULL);
+    char err[160];
+    int d[2] = {0, 0}, steps = 0, bad = 0, hidden = 0;
+    while (!d[0] && steps < 3000) {
+        int a = steps % 9 < 6 ? 4 : 2; /* right A B, now and then right A */
+        float r[2];
+        env_info in[2];
+        for (int i = 0; i < 2; i++)
+            CHECK(env_step(e[i], a, o[i], &r[i], &d[i], &in[i], err, sizeof err) == 0);
+        hidden += in[0].hidden_frames;
+        CHECK(r[0] == r[1]);
+        CHECK_EQ_INT(d[0], d[1]);
+        if (memcmp(o[0], o[1], ENV_OBS_SIZE) != 0 || memcmp(env_frame(e[0]), env_frame(e[1]), W * H) != 0 ||
+            memcmp(nes_ram(env_nes(e[0])), nes_ram(env_nes(e[1])), 2048) != 0)
+            bad++;
+        steps++;
+    }
+    CHECK_EQ_INT(d[0], 1);
+    CHECK(hidden > 20);
+    CHECK_EQ_INT(bad, 0);
+    /* the reference renders 4 per step plus every hidden frame; the fast path 1 (2 with max) */
+    CHECK(env_frames_rendered(e[0]) * (max_pool ? 3 : 6) / 2 < env_frames_rendered(e[1]));
+    env_free(e[0]);
+    env_free(e[1]);
+}
+
 int main(void)
 {
     env_obs_tables_init(&tab, ENV_RESIZE_AREA);
@@ -278,5 +324,7 @@ int main(void)
     test_skip_matches_full_render(4, 0);
     test_skip_matches_full_render(4, 1);
     test_skip_matches_full_render(3, 1);
+    test_fast_vs_render_all(0);
+    test_fast_vs_render_all(1);
     return testlib_finish("test_obs");
 }

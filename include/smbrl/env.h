@@ -153,6 +153,7 @@ typedef struct env_config {
     float sticky_p;       /* per frame: repeat the previous frame's buttons with this probability */
     int noop_max;         /* on reset: 0..noop_max NOOP frame steps, uniformly */
     uint64_t seed;
+    int render_all;       /* the slow reference: render every frame, hidden ones too (tests) */
 } env_config;
 
 void env_config_default(env_config *c);

@@ -227,6 +227,7 @@ void env_free(env *e)
     free(e->frame[1]);
     free(e->snap[0]);
     free(e->snap[1]);
+    free(e->hsnap);
     env_base_free(e->owned);
     free(e);
 }
@@ -246,7 +247,8 @@ int env_create_on(env **out, const env_base *b, uint64_t seed, char *err, size_t
     e->frame[1] = calloc(1, (size_t)NES_WIDTH * NES_HEIGHT);
     e->snap[0] = malloc(b->state_size);
     e->snap[1] = malloc(b->state_size);
-    if (!e->nes || !e->frame[0] || !e->frame[1] || !e->snap[0] || !e->snap[1]) {
+    e->hsnap = malloc(b->state_size);
+    if (!e->nes || !e->frame[0] || !e->frame[1] || !e->snap[0] || !e->snap[1] || !e->hsnap) {
         if (e->nes)
             snprintf(err, errlen, "out of memory");
         env_free(e);
@@ -305,36 +307,55 @@ static void track_reset(smb_track *tr, const uint8_t *ram)
     tr->completed = 0;
 }
 
-/* gym's _did_step: frames with no input the agent never sees. Returns their count. */
+/* gym's _did_step: frames with no input the agent never sees. Returns their count.
+ * When `pixels` is given only the last of them is rendered: each runs without
+ * pixels after a save, and the last is replayed from its save with pixels. The
+ * one RAM write that can follow the last frame (the area timer) is redone. */
 static int hidden_frames(env *e, uint8_t *pixels)
 {
     uint8_t *ram = nes_ram(e->nes);
-    int count = 0;
+    const int all = e->base->cfg.render_all;
+    uint8_t *keep = pixels && !all ? e->hsnap : NULL;
+    uint8_t *direct = all ? pixels : NULL;
+    int count = 0, timer_last = 0;
+#define HIDDEN_FRAME()                 \
+    do {                               \
+        if (keep)                      \
+            nes_save(e->nes, keep);    \
+        run(e, 0, direct);             \
+        count++;                       \
+        timer_last = 0;                \
+    } while (0)
     if (smb_is_dying(ram)) {
         ram[SMB_PLAYER_STATE] = 0x06;
-        run(e, 0, pixels);
-        count++;
+        HIDDEN_FRAME();
     }
     if (!e->base->single_stage && smb_is_world_over(ram)) {
         int t = env_ram_time(ram), guard = 0;
-        while (env_ram_time(ram) == t && guard++ < SMB_HIDDEN_LOOP_MAX) {
-            run(e, 0, pixels);
-            count++;
-        }
+        while (env_ram_time(ram) == t && guard++ < SMB_HIDDEN_LOOP_MAX)
+            HIDDEN_FRAME();
         if (guard > SMB_HIDDEN_LOOP_MAX)
             e->hidden_capped = 1;
     }
     uint8_t timer = ram[SMB_AREA_TIMER];
-    if (timer > 1 && timer < 255)
+    if (timer > 1 && timer < 255) {
         ram[SMB_AREA_TIMER] = 1;
+        timer_last = 1;
+    }
     int guard = 0;
     while ((smb_is_busy(ram) || smb_is_world_over(ram)) && guard++ < SMB_HIDDEN_LOOP_MAX) {
         ram[SMB_PRELEVEL_TIMER] = 0;
-        run(e, 0, pixels);
-        count++;
+        HIDDEN_FRAME();
     }
+#undef HIDDEN_FRAME
     if (guard > SMB_HIDDEN_LOOP_MAX)
         e->hidden_capped = 1;
+    if (keep && count > 0) {
+        nes_load(e->nes, keep);
+        run(e, 0, pixels);
+        if (timer_last)
+            ram[SMB_AREA_TIMER] = 1;
+    }
     return count;
 }
 
@@ -458,7 +479,7 @@ int env_reset(env *e, uint8_t *obs, env_info *info)
     /* no-op start: like gym's NoopResetEnv, frame steps with no input, starting
      * over when one ends the episode; only the last one or two are rendered */
     int noops = b->cfg.noop_max > 0 ? (int)rng_below(&e->rng, (uint32_t)b->cfg.noop_max + 1) : 0;
-    int from = noops - (b->cfg.max_pool ? 2 : 1);
+    int from = b->cfg.render_all ? 0 : noops - (b->cfg.max_pool ? 2 : 1);
     for (int j = 0; j < noops; j++) {
         int done = 0;
         uint8_t *pix = b->cfg.pixels && j >= from ? render_target(e) : NULL;
@@ -505,7 +526,7 @@ int env_step(env *e, int action, uint8_t *obs, float *reward, int *done, env_inf
         return -1;
     }
     const int k = b->cfg.frame_skip, pixels = b->cfg.pixels, max_pool = b->cfg.max_pool;
-    const int render_from = k - (max_pool ? 2 : 1);
+    const int render_from = b->cfg.render_all ? 0 : k - (max_pool ? 2 : 1);
     const uint8_t wanted = b->actions->buttons[action];
     uint8_t used[2]; /* buttons of the last two frame steps, for a replay */
     env_info acc;

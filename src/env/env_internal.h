@@ -77,6 +77,7 @@ struct env {
      * with pixels (ring indexed by frame-step parity) */
     uint8_t *snap[2];
     smb_track snap_tr[2];
+    uint8_t *hsnap; /* state before the latest hidden frame */
     uint64_t frames, rendered;
     int hidden_capped;
 };
