@@ -60,7 +60,7 @@ static int measure(const env_config *cfg, const char *rom, int n, int threads, i
 int bench_env(int argc, char **argv)
 {
     const char *rom = getenv("SMBRL_ROM_DIR");
-    const char *task = "SuperMarioBros-1-1-v0";
+    const char *task = "SuperMarioBros-1-1-v0", *resize = "area";
     int json = 0, steps = 4000, repeats = 3, threads = 2, max_pool = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -74,6 +74,7 @@ int bench_env(int argc, char **argv)
                    "  --repeats R    measurements; the median is reported (default 3)\n"
                    "  --threads T    threads for the multi-core figure (default 2; 1 skips it)\n"
                    "  --max-pool     max over the last two frames (renders two per step)\n"
+                   "  --resize R     area (default) or antialias (the tutorial's torchvision filter)\n"
                    "  --json         one JSON object: steps_per_s (one core), steps_per_s_threads,\n"
                    "                 threads, frames_per_s_one_core, reset_us, obs_us\n");
             return 0;
@@ -99,6 +100,8 @@ int bench_env(int argc, char **argv)
                 fprintf(stderr, "smbrl bench env: --threads must be 1-256\n");
                 return 2;
             }
+        } else if (!strcmp(argv[i], "--resize") && i + 1 < argc) {
+            resize = argv[++i];
         } else if (!strcmp(argv[i], "--max-pool")) {
             max_pool = 1;
         } else if (!strcmp(argv[i], "--json")) {
@@ -116,6 +119,7 @@ int bench_env(int argc, char **argv)
     env_config_default(&cfg);
     cfg.task = task;
     cfg.max_pool = max_pool;
+    cfg.resize = resize;
     char err[256];
 
     /* one core */
@@ -151,7 +155,7 @@ int bench_env(int argc, char **argv)
         env_reset(e, obs, NULL);
     double reset_us = (now_s() - t0) / nr * 1e6;
     env_obs_tables tab;
-    env_obs_tables_init(&tab, ENV_RESIZE_AREA);
+    env_obs_tables_init(&tab, strcmp(resize, "antialias") ? ENV_RESIZE_AREA : ENV_RESIZE_ANTIALIAS);
     t0 = now_s();
     for (int i = 0; i < nr; i++)
         env_obs_process(&tab, env_frame(e), NULL, small);
@@ -164,8 +168,8 @@ int bench_env(int argc, char **argv)
                "\"frames_per_s_one_core\": %.0f, \"reset_us\": %.2f, \"obs_us\": %.2f}\n",
                s1, multi_med, threads > 1 ? threads : 1, s1 * 4, reset_us, obs_us);
     } else {
-        printf("environment speed: %s, frame skip 4, 84x84 gray stack of 4%s, random simple actions\n",
-               task, max_pool ? ", max of 2 frames" : "");
+        printf("environment speed: %s, frame skip 4, 84x84 gray stack of 4 (%s resize)%s, random simple actions\n",
+               task, resize, max_pool ? ", max of 2 frames" : "");
         printf("  %-34s %12s\n", "measure", "value");
         printf("  %-34s %12.0f\n", "agent steps/s, one core", s1);
         if (threads > 1) {

@@ -7,12 +7,9 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/window.h"
 #include "smbrl/env.h"
 #include "smbrl/rng.h"
-
-#ifdef SMBRL_HAVE_SDL2
-#include <SDL.h>
-#endif
 
 static void usage(FILE *out)
 {
@@ -32,6 +29,8 @@ static void usage(FILE *out)
             "  --seed S         seed for actions, sticky actions and random stages (default 0)\n"
             "  --frame-skip K   frames per agent step (random mode; default 4; human plays every frame)\n"
             "  --reward R       v7 (gym 7.4.0, default) or shaped (gym 9.x)\n"
+            "  --sticky P       repeat the previous frame's buttons with probability P (random mode)\n"
+            "  --noop-max N     0..N no-op frame steps after each reset (random mode)\n"
             "  --stages LIST    random-stages subset\n");
 }
 
@@ -76,81 +75,42 @@ static int play_random(env *e, long max_steps, int max_episodes, uint64_t seed)
     return 0;
 }
 
-#ifdef SMBRL_HAVE_SDL2
 static int play_human(env *e, int max_episodes)
 {
-    if (SDL_Init(SDL_INIT_VIDEO) != 0) {
-        fprintf(stderr, "smbrl play: cannot open a window: %s\n", SDL_GetError());
-        return 2;
-    }
-    SDL_Window *win = SDL_CreateWindow("smbrl play", SDL_WINDOWPOS_CENTERED, SDL_WINDOWPOS_CENTERED,
-                                       NES_WIDTH * 3, NES_HEIGHT * 3, 0);
-    SDL_Renderer *ren = win ? SDL_CreateRenderer(win, -1, SDL_RENDERER_PRESENTVSYNC) : NULL;
-    SDL_Texture *tex = ren ? SDL_CreateTexture(ren, SDL_PIXELFORMAT_RGB24, SDL_TEXTUREACCESS_STREAMING,
-                                               NES_WIDTH, NES_HEIGHT)
-                           : NULL;
-    if (!tex) {
-        fprintf(stderr, "smbrl play: cannot open a window: %s\n", SDL_GetError());
-        SDL_Quit();
+    char err[256];
+    win *w;
+    if (win_open(&w, "smbrl play", NES_WIDTH, NES_HEIGHT, 3, err, sizeof err) < 0) {
+        fprintf(stderr, "smbrl play: %s\n", err);
         return 2;
     }
     static uint8_t rgb[NES_WIDTH * NES_HEIGHT * 3];
-    char err[256];
     env_info in;
     env_reset(e, NULL, &in);
     double ret = 0.0;
     long len = 0;
-    int ep = 0, quit = 0;
-    while (!quit && (max_episodes <= 0 || ep < max_episodes)) {
-        uint32_t t0 = SDL_GetTicks();
-        SDL_Event ev;
-        while (SDL_PollEvent(&ev))
-            if (ev.type == SDL_QUIT || (ev.type == SDL_KEYDOWN && ev.key.keysym.sym == SDLK_ESCAPE))
-                quit = 1;
-        const uint8_t *k = SDL_GetKeyboardState(NULL);
-        uint8_t b = 0;
-        if (k[SDL_SCANCODE_X]) b |= NES_A;
-        if (k[SDL_SCANCODE_Z]) b |= NES_B;
-        if (k[SDL_SCANCODE_RSHIFT]) b |= NES_SELECT;
-        if (k[SDL_SCANCODE_RETURN]) b |= NES_START;
-        if (k[SDL_SCANCODE_UP]) b |= NES_UP;
-        if (k[SDL_SCANCODE_DOWN]) b |= NES_DOWN;
-        if (k[SDL_SCANCODE_LEFT]) b |= NES_LEFT;
-        if (k[SDL_SCANCODE_RIGHT]) b |= NES_RIGHT;
-        if ((b & (NES_LEFT | NES_RIGHT)) == (NES_LEFT | NES_RIGHT)) /* a pad cannot press both */
-            b &= (uint8_t)~(NES_LEFT | NES_RIGHT);
-        if ((b & (NES_UP | NES_DOWN)) == (NES_UP | NES_DOWN))
-            b &= (uint8_t)~(NES_UP | NES_DOWN);
+    int ep = 0;
+    while (!win_poll(w) && (max_episodes <= 0 || ep < max_episodes)) {
         float rw;
         int d;
-        if (env_step(e, b, NULL, &rw, &d, &in, err, sizeof err) < 0) {
+        if (env_step(e, win_buttons(w), NULL, &rw, &d, &in, err, sizeof err) < 0) {
             fprintf(stderr, "smbrl play: %s\n", err);
             break;
         }
         ret += rw;
         len++;
         env_render_rgb(e, rgb);
-        SDL_UpdateTexture(tex, NULL, rgb, NES_WIDTH * 3);
-        SDL_RenderClear(ren);
-        SDL_RenderCopy(ren, tex, NULL, NULL);
-        SDL_RenderPresent(ren);
+        win_show(w, rgb);
         if (d) {
             print_episode(++ep, ret, &in, len);
             ret = 0.0;
             len = 0;
             env_reset(e, NULL, &in);
         }
-        uint32_t spent = SDL_GetTicks() - t0;
-        if (spent < 16)
-            SDL_Delay(16 - spent); /* about 60 frames per second without vsync */
+        win_pace(w, 60.0);
     }
-    SDL_DestroyTexture(tex);
-    SDL_DestroyRenderer(ren);
-    SDL_DestroyWindow(win);
-    SDL_Quit();
+    win_close(w);
     return 0;
 }
-#endif
 
 int cmd_play(int argc, char **argv)
 {
@@ -191,6 +151,10 @@ int cmd_play(int argc, char **argv)
             }
         } else if (!strcmp(a, "--seed") && has) {
             cfg.seed = strtoull(argv[++i], NULL, 10);
+        } else if (!strcmp(a, "--sticky") && has) {
+            cfg.sticky_p = (float)atof(argv[++i]);
+        } else if (!strcmp(a, "--noop-max") && has) {
+            cfg.noop_max = atoi(argv[++i]);
         } else if (!strcmp(a, "--frame-skip") && has) {
             cfg.frame_skip = atoi(argv[++i]);
             if (cfg.frame_skip <= 0) {
@@ -208,19 +172,13 @@ int cmd_play(int argc, char **argv)
         return 2;
     }
     if (human) {
-#ifndef SMBRL_HAVE_SDL2
-        fprintf(stderr, "smbrl play: --mode human needs SDL2, and this build has none "
-                        "(install libsdl2-dev and rebuild)\n");
-        return 2;
-#else
-        const char *x = getenv("DISPLAY"), *wl = getenv("WAYLAND_DISPLAY");
-        if ((!x || !*x) && (!wl || !*wl)) {
-            fprintf(stderr, "smbrl play: --mode human needs a display (DISPLAY and WAYLAND_DISPLAY are unset)\n");
+        char why[160];
+        if (win_available(why, sizeof why) < 0) {
+            fprintf(stderr, "smbrl play: --mode human %s\n", why);
             return 2;
         }
         cfg.frame_skip = 1;
         cfg.actions = "nes";
-#endif
     }
     if (!rom) {
         fprintf(stderr, "smbrl play: no ROM: pass --rom FILE|DIR or set SMBRL_ROM_DIR\n");
@@ -238,11 +196,9 @@ int cmd_play(int argc, char **argv)
     }
     printf("task %s, actions %s, frame skip %d\n", env_base_task(env_get_base(e))->name,
            env_base_actions(env_get_base(e))->gym_name, cfg.frame_skip);
-#ifdef SMBRL_HAVE_SDL2
     if (human)
         rc = play_human(e, episodes);
     else
-#endif
         rc = play_random(e, steps, episodes, cfg.seed);
     env_free(e);
     return rc;
