@@ -7,7 +7,19 @@
  * Semantics follow gym-super-mario-bros 7.4.0 (smb_env.py, decode_target.py) on
  * nes-py: one "frame step" there is one emulated frame plus the hidden frames that
  * skip dying, cut-scenes and area changes; an agent step here is frame_skip such
- * frame steps, with rewards summed, as the tutorial's SkipFrame wrapper does. */
+ * frame steps, with rewards summed, as the tutorial's SkipFrame wrapper does.
+ *
+ * Where this differs from gym-super-mario-bros on nes-py, and why:
+ * - Frame phase: nes-py's frames are 29781 CPU cycles from power-on, ours end at
+ *   vertical blank. One NOOP frame at power-on makes the start-screen loop land
+ *   where the gym's does (reset: 1-1 time 400, 8-1 time 300, x_pos 40), see env.c.
+ * - The observation after hidden frames is the last hidden frame, as nes-py's live
+ *   screen buffer shows; info is read before them, as in the gym.
+ * - Random stages and sticky actions draw from rng.h (xoshiro256**), not numpy:
+ *   same distributions, other sequences.
+ * - The shaped reward follows the 9.x description (progress past the best x,
+ *   score/100, coins x5, power-up change x5, +50 once at the flag, -25 dying),
+ *   each frame clipped to [-15, 15]; per-term sums are in env_info. */
 #ifndef SMBRL_ENV_H
 #define SMBRL_ENV_H
 
