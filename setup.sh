@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 
 packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
-  libopenblas-dev libsdl2-dev libgif-dev libpng-dev libcjson-dev
+  libopenblas-dev libsdl2-dev libgif-dev libpng-dev libcjson-dev libcairo2-dev xvfb x11-apps
   libprotobuf-c-dev protobuf-c-compiler
 )
 missing=()
@@ -23,7 +23,8 @@ fi
 jobs=$(nproc)
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSMBRL_WERROR=ON
 cmake --build build -j "$jobs"
-cmake -S . -B build-san -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSMBRL_SANITIZE=ON -DSMBRL_WERROR=ON
+# The sanitizer tree uses clang, so CI holds the code warning-free under both compilers.
+cmake -S . -B build-san -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DSMBRL_SANITIZE=ON -DSMBRL_WERROR=ON
 cmake --build build-san -j "$jobs"
 # libFuzzer target for the ROM loader (clang's libFuzzer runtime is in libclang-rt-14-dev).
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
