@@ -1,5 +1,5 @@
 # The blargg test-ROM suites, one CTest test per ROM, labelled "roms".
-# Suites that we do not pass yet are listed with WILL_FAIL and the reason.
+# Every ROM passes; a suite we could not pass would be listed here with WILL_FAIL and its reason.
 add_executable(blargg_runner ${CMAKE_CURRENT_SOURCE_DIR}/blargg_runner.c)
 target_include_directories(blargg_runner PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(blargg_runner PRIVATE smbrl_core)
@@ -60,13 +60,6 @@ foreach(rom
     branch_timing_tests/3.Forward_Branch.nes)
   blargg_test(${rom} f8 400)
 endforeach()
-
-# Known failures. cpu_interrupts_v2 3-nmi_and_irq: 11 of its 12 rows match; in the
-# row where the IRQ has just vectored and the NMI edge arrives one cycle later, we
-# still let the NMI take over the IRQ's vector (prints "20 20", hardware "25 20").
-# The merged cpu_interrupts.nes stops at that same sub-test.
-set_tests_properties(blargg_cpu_interrupts_v2_rom_singles_3-nmi_and_irq_nes
-                     blargg_cpu_interrupts_v2_cpu_interrupts_nes PROPERTIES WILL_FAIL TRUE)
 
 # On screen only.
 blargg_test(cpu_timing_test6/cpu_timing_test.nes screen 900)

@@ -668,7 +668,7 @@ uint64_t ppu_dots_until(const nes *n, int line, int dot)
     const struct ppu *p = &n->ppu;
     int64_t here = (int64_t)p->scanline * 341 + p->dot, there = (int64_t)line * 341 + dot;
     int64_t d = there - here;
-    if (d <= 0) {
+    if (d < 0) {
         d += 262 * 341;
         /* Passing the end of the pre-render line: an odd frame with rendering skips a dot. */
         if (p->scanline == 261)
