@@ -1,7 +1,7 @@
 /* cmd_play.c: `smbrl play`: play a task by hand in an SDL2 window (arrows, Z = B,
  * X = A, Enter = Start, Escape quits), or headless with random actions, printing
- * each episode's return, x_pos, flag and length. SDL2 is optional at build time
- * (SMBRL_HAVE_SDL2); without it, or without a display, --mode human exits 2. */
+ * each episode's return, x_pos, flag and length. The window is cli/window.c's;
+ * without SDL2 in the build, or without a display, --mode human exits 2 at once. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
