@@ -168,8 +168,9 @@ void env_obs_process(const env_obs_tables *t, const uint8_t *pixels, const uint8
             else
                 s = w[0] * gx[0] + w[1] * gx[1] + w[2] * gx[2] + w[3] * gx[3] + w[4] * gx[4] +
                     w[5] * gx[5] + w[6] * gx[6] + w[7] * gx[7];
-            s += 0.5f;
-            o[ox] = s >= 255.0f ? 255 : s <= 0.0f ? 0 : (uint8_t)s;
+            /* gray levels are within [0, 252], so only the top needs a bound */
+            int iv = (int)(s + 0.5f);
+            o[ox] = (uint8_t)(iv > 255 ? 255 : iv);
         }
     }
 }
