@@ -388,6 +388,11 @@ static void test_tasks_and_roms(void)
     env_reset(e, NULL, &in);
     CHECK(in.world == 1 && in.stage == 1 && in.x_pos == 40 && in.time == 400);
     env_free(e);
+    /* and its stage targeting (area = stage + 1 from stage 2 in worlds 1 and 3) */
+    e = open_env("SuperMarioBros2-3-2-v0", 4, "simple", 0);
+    env_reset(e, NULL, &in);
+    CHECK(in.world == 3 && in.stage == 2 && in.x_pos == 40 && in.time == 400 && in.player_state == 8);
+    env_free(e);
 }
 
 static void test_actions(void)
