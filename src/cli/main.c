@@ -7,6 +7,7 @@
 static const struct command commands[] = {
     {"rom", cmd_rom, "inspect ROM files: which game and mode, mapper, sizes, SHA-1"},
     {"movie", cmd_movie, "play an input file or FCEUX fm2 movie from power-on; write a trace"},
+    {"train", cmd_train, "train the Double-DQN agent with parallel workers and a shared model"},
     {"play", cmd_play, "play a task by hand (SDL2 window) or with random actions"},
     {"bench", cmd_bench, "measure speed (emu, ...); --json for scripts"},
 };
