@@ -148,7 +148,11 @@ int bench_env(int argc, char **argv)
         fprintf(stderr, "smbrl bench env: %s\n", err);
         return 1;
     }
-    static uint8_t obs[ENV_OBS_SIZE], small[ENV_FRAME_SIZE];
+    uint8_t *obs = malloc(ENV_OBS_SIZE), *small = malloc(ENV_FRAME_SIZE);
+    if (!obs || !small) {
+        fprintf(stderr, "smbrl bench env: out of memory\n");
+        return 1;
+    }
     int nr = 2000;
     double t0 = now_s();
     for (int i = 0; i < nr; i++)
@@ -161,6 +165,8 @@ int bench_env(int argc, char **argv)
         env_obs_process(&tab, env_frame(e), NULL, small);
     double obs_us = (now_s() - t0) / nr * 1e6;
     env_free(e);
+    free(obs);
+    free(small);
 
     double s1 = one[repeats / 2];
     if (json) {

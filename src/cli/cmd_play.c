@@ -83,7 +83,12 @@ static int play_human(env *e, int max_episodes)
         fprintf(stderr, "smbrl play: %s\n", err);
         return 2;
     }
-    static uint8_t rgb[NES_WIDTH * NES_HEIGHT * 3];
+    uint8_t *rgb = malloc((size_t)NES_WIDTH * NES_HEIGHT * 3);
+    if (!rgb) {
+        win_close(w);
+        fprintf(stderr, "smbrl play: out of memory\n");
+        return 1;
+    }
     env_info in;
     env_reset(e, NULL, &in);
     double ret = 0.0;
@@ -108,6 +113,7 @@ static int play_human(env *e, int max_episodes)
         }
         win_pace(w, 60.0);
     }
+    free(rgb);
     win_close(w);
     return 0;
 }
