@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "smbrl/env.h"
+#include "smbrl/nn.h"
 
 #define TRAIN_MAX_WORKERS 64
 #define TRAIN_STATE_FORMAT "smbrl-train-state-1"
@@ -108,6 +109,9 @@ typedef struct train_hooks {
     void (*render_frame)(void *user, const env *e);
     void (*render_close)(void *user);
 } train_hooks;
+
+/* The initial weights of a new run with this seed (PyTorch's default initialisation). */
+void train_init_params(nn_model *m, uint64_t seed);
 
 /* Validates everything (args, ROM, run directory, memory, resume file), then trains.
  * Returns 0 when training ended (episodes, max steps or a signal; see summary), negative

@@ -124,13 +124,14 @@ static int check_memory(const train_args *a, size_t num_params, char *err, size_
 {
     replay_config rc = {.capacity = (size_t)a->memory_size, .stack = ENV_STACK, .height = ENV_OBS_H,
                         .width = ENV_OBS_W, .num_streams = 1};
-    size_t per = replay_bytes_needed(&rc, NULL);
-    if (!per)
-        return fail(err, errlen, "--memory-size %" PRId64 " is not a valid replay size", a->memory_size);
+    /* above the replay's own size limit, estimate: a frame and a transition record each */
+    double per = (double)replay_bytes_needed(&rc, NULL);
+    if (per <= 0)
+        per = (double)a->memory_size * (ENV_FRAME_SIZE + 24);
     /* per worker: the memory, three copies of the model (online, target, Adam m and v), the
      * activations of a batch (about 0.5 MB per sample) */
     double need = (double)a->num_processes *
-                  ((double)per + 5.0 * (double)num_params * 4 + (double)a->batch_size * 2 * 600e3);
+                  (per + 5.0 * (double)num_params * 4 + (double)a->batch_size * 2 * 600e3);
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
     double have = pages > 0 && psize > 0 ? (double)pages * (double)psize : 0;
     if (have > 0 && need > have)
@@ -538,6 +539,13 @@ static int setup(sup *s, train_state *st, char *err, size_t errlen)
     return 0;
 }
 
+void train_init_params(nn_model *m, uint64_t seed)
+{
+    rng r;
+    rng_seed(&r, seed ^ 0x6D6F64656Cull);
+    nn_model_init_params(m, &r);
+}
+
 int train_run(const train_args *args, const train_hooks *h, train_summary *summary, char *err,
               size_t errlen)
 {
@@ -595,9 +603,7 @@ int train_run(const train_args *args, const train_hooks *h, train_summary *summa
         }
         s->n_recent = st->n_recent;
     } else {
-        rng r;
-        rng_seed(&r, a.seed ^ 0x6D6F64656Cull);
-        nn_model_init_params(&s->layout, &r);
+        train_init_params(&s->layout, a.seed);
         memcpy(sh->params, s->layout.params, sizeof(float) * sh->num_params);
     }
     s->episodes0 = sh->episodes;
