@@ -70,6 +70,34 @@ static void test_reset_values(void)
     }
 }
 
+/* Every stage target: world, stage, the stage's clock (300 or 400, as
+ * gym-super-mario-bros' registration tests list them), x 40, 2 lives, after
+ * reset and one NOOP step. */
+static void test_all_stage_targets(void)
+{
+    static const char clock300[] = "1-3 1-4 2-3 2-4 3-2 3-3 3-4 4-3 5-1 5-3 5-4 6-3 6-4 7-3 8-1 8-3";
+    for (int w = 1; w <= 8; w++)
+        for (int st = 1; st <= 4; st++) {
+            char task[64], ws[8];
+            snprintf(task, sizeof task, "SuperMarioBros-%d-%d-v0", w, st);
+            snprintf(ws, sizeof ws, "%d-%d", w, st);
+            env *e = open_env(task, 1, "simple", 0);
+            env_info in;
+            float r;
+            int d;
+            char err[160];
+            env_reset(e, NULL, &in);
+            CHECK(env_step(e, 0, NULL, &r, &d, &in, err, sizeof err) == 0);
+            CHECK_EQ_INT(in.world, w);
+            CHECK_EQ_INT(in.stage, st);
+            CHECK_EQ_INT(in.time, strstr(clock300, ws) ? 300 : 400);
+            CHECK_EQ_INT(in.x_pos, 40);
+            CHECK_EQ_INT(in.life, 2);
+            CHECK_EQ_INT(in.score + in.coins + in.flag_get + d, 0);
+            env_free(e);
+        }
+}
+
 /* Right+B from reset runs into the first Goomba. */
 static void test_goomba_death(void)
 {
@@ -428,6 +456,7 @@ int main(void)
     test_actions();
     test_tasks_and_roms();
     test_reset_values();
+    test_all_stage_targets();
     test_goomba_death();
     test_reward_from_ram(in, n);
     test_flag(in, n);
