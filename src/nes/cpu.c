@@ -63,32 +63,63 @@ static inline __attribute__((always_inline)) void wr(nes *n, uint16_t addr, uint
     b->cyc++;
 }
 
+/* Code fetches are almost always from PRG ROM: test that first. */
+static inline __attribute__((always_inline)) uint8_t fetch(nes *n, uint16_t addr, struct bus *b)
+{
+    if (addr >= 0x8000) {
+        uint8_t v = b->prg[(addr >> 13) & 3][addr & 0x1FFF];
+        b->open_bus = v;
+        b->cyc++;
+        return v;
+    }
+    return rd(n, addr, b);
+}
+
+/* Zero page and stack (page 1) are internal RAM: no decoding, no side effects. */
+static inline __attribute__((always_inline)) uint8_t rd_ram(nes *n, unsigned addr, struct bus *b)
+{
+    uint8_t v = n->ram[addr];
+    b->open_bus = v;
+    b->cyc++;
+    return v;
+}
+
+static inline __attribute__((always_inline)) void wr_ram(nes *n, unsigned addr, uint8_t v, struct bus *b)
+{
+    n->ram[addr] = v;
+    b->open_bus = v;
+    b->cyc++;
+}
+
 #define RD(a) rd(n, (uint16_t)(a), &bus)
 #define WR(a, v) wr(n, (uint16_t)(a), (uint8_t)(v), &bus)
+#define FETCH() fetch(n, pc++, &bus)
+#define ZRD(a) rd_ram(n, (unsigned)(a) & 0x1FF, &bus)
+#define ZWR(a, v) wr_ram(n, (unsigned)(a) & 0x1FF, (uint8_t)(v), &bus)
 #define cyc (bus.cyc)
 #define SETNZ(v) (p = (uint8_t)((p & 0x7D) | ((v) & 0x80) | ((uint8_t)(v) ? 0 : P_Z)))
-#define PUSH(v) WR(0x100 | s--, (v))
-#define PULL() RD(0x100 | ++s)
+#define PUSH(v) ZWR(0x100 | s--, (v))
+#define PULL() ZRD(0x100 | ++s)
 
 /* Addressing modes: each computes `addr` with the exact bus cycles. _R forms take
  * the page-cross penalty only when crossing; _W forms (stores, read-modify-write)
  * always spend the dummy read at the unfixed address. */
-#define AM_ZP() addr = RD(pc++)
-#define AM_ZPX() do { uint8_t b_ = RD(pc++); RD(b_); addr = (uint8_t)(b_ + x); } while (0)
-#define AM_ZPY() do { uint8_t b_ = RD(pc++); RD(b_); addr = (uint8_t)(b_ + y); } while (0)
-#define AM_ABS() do { uint16_t lo_ = RD(pc++); addr = (uint16_t)(lo_ | (RD(pc++) << 8)); } while (0)
-#define AM_IDX_R(reg) do { uint16_t lo_ = RD(pc++); uint16_t base_ = (uint16_t)(lo_ | (RD(pc++) << 8)); \
+#define AM_ZP() addr = FETCH()
+#define AM_ZPX() do { uint8_t b_ = FETCH(); ZRD(b_); addr = (uint8_t)(b_ + x); } while (0)
+#define AM_ZPY() do { uint8_t b_ = FETCH(); ZRD(b_); addr = (uint8_t)(b_ + y); } while (0)
+#define AM_ABS() do { uint16_t lo_ = FETCH(); addr = (uint16_t)(lo_ | (FETCH() << 8)); } while (0)
+#define AM_IDX_R(reg) do { uint16_t lo_ = FETCH(); uint16_t base_ = (uint16_t)(lo_ | (FETCH() << 8)); \
         addr = (uint16_t)(base_ + (reg)); \
         if ((base_ ^ addr) & 0x100) RD((base_ & 0xFF00) | (addr & 0xFF)); } while (0)
-#define AM_IDX_W(reg) do { uint16_t lo_ = RD(pc++); uint16_t base_ = (uint16_t)(lo_ | (RD(pc++) << 8)); \
+#define AM_IDX_W(reg) do { uint16_t lo_ = FETCH(); uint16_t base_ = (uint16_t)(lo_ | (FETCH() << 8)); \
         addr = (uint16_t)(base_ + (reg)); RD((base_ & 0xFF00) | (addr & 0xFF)); } while (0)
-#define AM_IZX() do { uint8_t b_ = RD(pc++); RD(b_); b_ = (uint8_t)(b_ + x); \
-        uint16_t lo_ = RD(b_); addr = (uint16_t)(lo_ | (RD((uint8_t)(b_ + 1)) << 8)); } while (0)
-#define AM_IZY_R() do { uint8_t b_ = RD(pc++); uint16_t lo_ = RD(b_); \
-        uint16_t base_ = (uint16_t)(lo_ | (RD((uint8_t)(b_ + 1)) << 8)); addr = (uint16_t)(base_ + y); \
+#define AM_IZX() do { uint8_t b_ = FETCH(); ZRD(b_); b_ = (uint8_t)(b_ + x); \
+        uint16_t lo_ = ZRD(b_); addr = (uint16_t)(lo_ | (ZRD((uint8_t)(b_ + 1)) << 8)); } while (0)
+#define AM_IZY_R() do { uint8_t b_ = FETCH(); uint16_t lo_ = ZRD(b_); \
+        uint16_t base_ = (uint16_t)(lo_ | (ZRD((uint8_t)(b_ + 1)) << 8)); addr = (uint16_t)(base_ + y); \
         if ((base_ ^ addr) & 0x100) RD((base_ & 0xFF00) | (addr & 0xFF)); } while (0)
-#define AM_IZY_W() do { uint8_t b_ = RD(pc++); uint16_t lo_ = RD(b_); \
-        uint16_t base_ = (uint16_t)(lo_ | (RD((uint8_t)(b_ + 1)) << 8)); addr = (uint16_t)(base_ + y); \
+#define AM_IZY_W() do { uint8_t b_ = FETCH(); uint16_t lo_ = ZRD(b_); \
+        uint16_t base_ = (uint16_t)(lo_ | (ZRD((uint8_t)(b_ + 1)) << 8)); addr = (uint16_t)(base_ + y); \
         RD((base_ & 0xFF00) | (addr & 0xFF)); } while (0)
 
 /* Operations on a fetched operand v. */
@@ -126,10 +157,10 @@ static inline __attribute__((always_inline)) void wr(nes *n, uint16_t addr, uint
 #define DCP() do { v--; CMP(); } while (0)
 #define ISC() do { v++; uint8_t m_ = v; SBC(); v = m_; } while (0)
 
-#define R_IMM(op) v = RD(pc++); op(); NEXT()
-#define R_ZP(op) AM_ZP(); v = RD(addr); op(); NEXT()
-#define R_ZPX(op) AM_ZPX(); v = RD(addr); op(); NEXT()
-#define R_ZPY(op) AM_ZPY(); v = RD(addr); op(); NEXT()
+#define R_IMM(op) v = FETCH(); op(); NEXT()
+#define R_ZP(op) AM_ZP(); v = ZRD(addr); op(); NEXT()
+#define R_ZPX(op) AM_ZPX(); v = ZRD(addr); op(); NEXT()
+#define R_ZPY(op) AM_ZPY(); v = ZRD(addr); op(); NEXT()
 #define R_ABS(op) AM_ABS(); v = RD(addr); op(); NEXT()
 #define R_ABX(op) AM_IDX_R(x); v = RD(addr); op(); NEXT()
 #define R_ABY(op) AM_IDX_R(y); v = RD(addr); op(); NEXT()
@@ -137,33 +168,34 @@ static inline __attribute__((always_inline)) void wr(nes *n, uint16_t addr, uint
 #define R_IZY(op) AM_IZY_R(); v = RD(addr); op(); NEXT()
 
 #define M_DO(op) v = RD(addr); WR(addr, v); op(); WR(addr, v); NEXT()
-#define M_ZP(op) AM_ZP(); M_DO(op)
-#define M_ZPX(op) AM_ZPX(); M_DO(op)
+#define M_DOZ(op) v = ZRD(addr); ZWR(addr, v); op(); ZWR(addr, v); NEXT()
+#define M_ZP(op) AM_ZP(); M_DOZ(op)
+#define M_ZPX(op) AM_ZPX(); M_DOZ(op)
 #define M_ABS(op) AM_ABS(); M_DO(op)
 #define M_ABX(op) AM_IDX_W(x); M_DO(op)
 #define M_ABY(op) AM_IDX_W(y); M_DO(op)
 #define M_IZX(op) AM_IZX(); M_DO(op)
 #define M_IZY(op) AM_IZY_W(); M_DO(op)
 
-#define W_ZP(val) AM_ZP(); WR(addr, val); NEXT()
-#define W_ZPX(val) AM_ZPX(); WR(addr, val); NEXT()
-#define W_ZPY(val) AM_ZPY(); WR(addr, val); NEXT()
+#define W_ZP(val) AM_ZP(); ZWR(addr, val); NEXT()
+#define W_ZPX(val) AM_ZPX(); ZWR(addr, val); NEXT()
+#define W_ZPY(val) AM_ZPY(); ZWR(addr, val); NEXT()
 #define W_ABS(val) AM_ABS(); WR(addr, val); NEXT()
 #define W_ABX(val) AM_IDX_W(x); WR(addr, val); NEXT()
 #define W_ABY(val) AM_IDX_W(y); WR(addr, val); NEXT()
 #define W_IZX(val) AM_IZX(); WR(addr, val); NEXT()
 #define W_IZY(val) AM_IZY_W(); WR(addr, val); NEXT()
 
-#define IMPLIED() RD(pc)
-#define BRANCH(cond) do { int8_t off_ = (int8_t)RD(pc++); \
-        if (cond) { RD(pc); uint16_t to_ = (uint16_t)(pc + off_); \
+#define IMPLIED() fetch(n, pc, &bus)
+#define BRANCH(cond) do { int8_t off_ = (int8_t)FETCH(); \
+        if (cond) { fetch(n, pc, &bus); uint16_t to_ = (uint16_t)(pc + off_); \
             if ((to_ ^ pc) & 0xFF00) { RD((pc & 0xFF00) | (to_ & 0xFF)); } \
             else { n->cpu.branch_end = cyc; } \
             pc = to_; } } while (0); NEXT()
 
 /* The unstable stores SHX/SHY/SHA/TAS: value ANDed with (high byte of the base + 1);
  * on a page cross the high byte of the address becomes that value. */
-#define SH_STORE(val, reg) do { uint16_t lo_ = RD(pc++); uint16_t hi_ = RD(pc++); \
+#define SH_STORE(val, reg) do { uint16_t lo_ = FETCH(); uint16_t hi_ = FETCH(); \
         uint16_t base_ = (uint16_t)(lo_ | (hi_ << 8)); addr = (uint16_t)(base_ + (reg)); \
         RD((base_ & 0xFF00) | (addr & 0xFF)); uint8_t val_ = (uint8_t)((val) & (hi_ + 1)); \
         if ((base_ ^ addr) & 0x100) addr = (uint16_t)((addr & 0xFF) | (val_ << 8)); \
@@ -229,8 +261,8 @@ void cpu_run(nes *n)
         &&op_F0, &&op_F1, &&op_KIL, &&op_F3, &&op_F4, &&op_F5, &&op_F6, &&op_F7,
         &&op_F8, &&op_F9, &&op_FA, &&op_FB, &&op_FC, &&op_FD, &&op_FE, &&op_FF,
     };
-#define NEXT() do { if (cyc >= bus.next_event) goto done; op = RD(pc++); goto *dispatch[op]; } while (0)
-    uint8_t op = RD(pc++);
+#define NEXT() do { if (cyc >= bus.next_event) goto done; op = FETCH(); goto *dispatch[op]; } while (0)
+    uint8_t op = FETCH();
     goto *dispatch[op];
     {
         /* Loads, logic and arithmetic. */
@@ -306,24 +338,24 @@ void cpu_run(nes *n)
         op_FB: M_ABY(ISC); op_E3: M_IZX(ISC); op_F3: M_IZY(ISC);
 
         /* Immediate-only unofficial opcodes. */
-        op_0B: op_2B: v = RD(pc++); a &= v; SETNZ(a); p = (uint8_t)((p & ~P_C) | (a >> 7)); NEXT(); /* ANC */
-        op_4B: v = RD(pc++); a &= v; v = a; LSR(); a = v; NEXT();                                 /* ALR */
+        op_0B: op_2B: v = FETCH(); a &= v; SETNZ(a); p = (uint8_t)((p & ~P_C) | (a >> 7)); NEXT(); /* ANC */
+        op_4B: v = FETCH(); a &= v; v = a; LSR(); a = v; NEXT();                                 /* ALR */
         op_6B: /* ARR: AND then ROR, with C and V taken from bits 6 and 5 of the result. */
-            v = RD(pc++); a = (uint8_t)(((a & v) >> 1) | ((p & P_C) << 7)); SETNZ(a);
+            v = FETCH(); a = (uint8_t)(((a & v) >> 1) | ((p & P_C) << 7)); SETNZ(a);
             p = (uint8_t)((p & ~(P_C | P_V)) | ((a >> 6) & 1) | (((a >> 6) ^ (a >> 5)) & 1 ? P_V : 0));
             NEXT();
         op_CB: { /* AXS: X = (A & X) - imm, compare-style flags. */
-            v = RD(pc++); uint8_t ax = a & x; unsigned d = (unsigned)ax - v;
+            v = FETCH(); uint8_t ax = a & x; unsigned d = (unsigned)ax - v;
             p = (uint8_t)((p & ~P_C) | (ax >= v ? P_C : 0)); x = (uint8_t)d; SETNZ(x); NEXT(); }
-        op_AB: v = RD(pc++); a = x = v; SETNZ(a); NEXT();                                     /* LXA (magic $FF) */
-        op_8B: v = RD(pc++); a = (uint8_t)((a | 0xEE) & x & v); SETNZ(a); NEXT();             /* XAA */
+        op_AB: v = FETCH(); a = x = v; SETNZ(a); NEXT();                                     /* LXA (magic $FF) */
+        op_8B: v = FETCH(); a = (uint8_t)((a | 0xEE) & x & v); SETNZ(a); NEXT();             /* XAA */
         op_BB: AM_IDX_R(y); v = (uint8_t)(RD(addr) & s); a = x = s = v; SETNZ(v); NEXT();    /* LAS */
         op_9C: SH_STORE(y, x);
         op_9E: SH_STORE(x, y);
         op_9F: SH_STORE(a & x, y);
         op_9B: s = a & x; SH_STORE(s, y);
         op_93: { /* SHA (ind),Y */
-            uint8_t b = RD(pc++); uint16_t lo = RD(b); uint16_t hi = RD((uint8_t)(b + 1));
+            uint8_t b = FETCH(); uint16_t lo = RD(b); uint16_t hi = RD((uint8_t)(b + 1));
             uint16_t base = (uint16_t)(lo | (hi << 8)); addr = (uint16_t)(base + y);
             RD((base & 0xFF00) | (addr & 0xFF)); uint8_t val = (uint8_t)(a & x & (hi + 1));
             if ((base ^ addr) & 0x100) addr = (uint16_t)((addr & 0xFF) | (val << 8));
@@ -360,8 +392,8 @@ void cpu_run(nes *n)
         /* Stack. */
         op_48: IMPLIED(); PUSH(a); NEXT();
         op_08: IMPLIED(); PUSH(p | P_B | P_U); NEXT();
-        op_68: IMPLIED(); RD(0x100 | s); a = PULL(); SETNZ(a); NEXT();
-        op_28: IMPLIED(); RD(0x100 | s); n->cpu.poll_i = p & P_I;
+        op_68: IMPLIED(); ZRD(0x100 | s); a = PULL(); SETNZ(a); NEXT();
+        op_28: IMPLIED(); ZRD(0x100 | s); n->cpu.poll_i = p & P_I;
             p = (uint8_t)((PULL() & ~P_B) | P_U); bus.next_event = n->next_event = cyc; NEXT();
 
         /* Jumps and subroutines. */
@@ -374,17 +406,17 @@ void cpu_run(nes *n)
             pc = addr;
             NEXT();
         op_6C: { /* JMP (ind): the pointer's high byte is read from the same page. */
-            uint16_t lo = RD(pc++); uint16_t ptr = (uint16_t)(lo | (RD(pc) << 8));
+            uint16_t lo = FETCH(); uint16_t ptr = (uint16_t)(lo | (fetch(n, pc, &bus) << 8));
             uint16_t t = RD(ptr); pc = (uint16_t)(t | (RD((ptr & 0xFF00) | ((ptr + 1) & 0xFF)) << 8));
             NEXT(); }
-        op_20: { uint16_t lo = RD(pc++); RD(0x100 | s); PUSH(pc >> 8); PUSH(pc & 0xFF);
-            pc = (uint16_t)(lo | (RD(pc) << 8)); NEXT(); }
-        op_60: { IMPLIED(); RD(0x100 | s); uint16_t lo = PULL(); pc = (uint16_t)(lo | (PULL() << 8));
-            RD(pc); pc++; NEXT(); }
-        op_40: { IMPLIED(); RD(0x100 | s); p = (uint8_t)((PULL() & ~P_B) | P_U);
+        op_20: { uint16_t lo = FETCH(); ZRD(0x100 | s); PUSH(pc >> 8); PUSH(pc & 0xFF);
+            pc = (uint16_t)(lo | (fetch(n, pc, &bus) << 8)); NEXT(); }
+        op_60: { IMPLIED(); ZRD(0x100 | s); uint16_t lo = PULL(); pc = (uint16_t)(lo | (PULL() << 8));
+            fetch(n, pc, &bus); pc++; NEXT(); }
+        op_40: { IMPLIED(); ZRD(0x100 | s); p = (uint8_t)((PULL() & ~P_B) | P_U);
             uint16_t lo = PULL(); pc = (uint16_t)(lo | (PULL() << 8)); bus.next_event = n->next_event = cyc; NEXT(); }
         op_00: { /* BRK: an NMI edge before the vector fetch takes over the vector. */
-            RD(pc++); PUSH(pc >> 8); PUSH(pc & 0xFF);
+            FETCH(); PUSH(pc >> 8); PUSH(pc & 0xFF);
             uint16_t vec = 0xFFFE;
             if (nmi_hijacks(n, cyc)) vec = 0xFFFA;
             PUSH(p | P_B | P_U); p |= P_I;
@@ -421,7 +453,7 @@ static void interrupt(nes *n, uint16_t vec)
     bus_load(n, &bus);
     uint16_t pc = n->cpu.pc;
     uint8_t s = n->cpu.s;
-    RD(pc); RD(pc);
+    fetch(n, pc, &bus); fetch(n, pc, &bus);
     PUSH(pc >> 8); PUSH(pc & 0xFF);
     if (vec == 0xFFFE && nmi_hijacks(n, cyc))
         vec = 0xFFFA;
