@@ -178,6 +178,10 @@ int env_base_create(env_base **out, const env_config *cfg, const char *rom_path,
 void env_base_free(env_base *b);
 const env_task *env_base_task(const env_base *b);
 const env_action_set *env_base_actions(const env_base *b);
+/* The configuration the base was made with: numeric fields (frame_skip, pixels,
+ * max_pool, ...) as given; the string fields are NULL (not kept). */
+const env_config *env_base_config(const env_base *b);
+int env_base_resize(const env_base *b); /* enum env_resize */
 /* Frames emulated to build the start snapshots. */
 uint64_t env_base_setup_frames(const env_base *b);
 

@@ -214,6 +214,8 @@ fail:
 
 const env_task *env_base_task(const env_base *b) { return &b->task; }
 const env_action_set *env_base_actions(const env_base *b) { return b->actions; }
+const env_config *env_base_config(const env_base *b) { return &b->cfg; }
+int env_base_resize(const env_base *b) { return b->tables.resize; }
 uint64_t env_base_setup_frames(const env_base *b) { return b->setup_frames; }
 
 /* ---- one env -------------------------------------------------------------- */
