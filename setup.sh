@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libopenblas-dev libsdl2-dev libgif-dev libpng-dev libcjson-dev libcairo2-dev xvfb x11-apps
-  libprotobuf-c-dev protobuf-c-compiler
+  libprotobuf-c-dev protobuf-c-compiler libopenmpi-dev openmpi-bin
 )
 missing=()
 for p in "${packages[@]}"; do
