@@ -19,6 +19,7 @@ struct bus {
     uint64_t cyc;
     uint64_t next_event;
     const uint8_t *prg[4];
+    uintptr_t code[8];  /* per 8 KiB of address space: PRG bank address minus its CPU address (0 = not ROM) */
     uint8_t open_bus;   /* the last value on the data bus; stored to n->cpu only around I/O */
 };
 
@@ -27,8 +28,10 @@ static inline __attribute__((always_inline)) void bus_load(const nes *n, struct 
     b->cyc = n->cycle;
     b->next_event = n->next_event;
     b->open_bus = n->cpu.open_bus;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 4; i++) {
         b->prg[i] = n->host.prg[i];
+        b->code[4 + i] = (uintptr_t)n->host.prg[i] - (uintptr_t)(0x8000 + 0x2000 * i);
+    }
 }
 
 static inline __attribute__((always_inline)) uint8_t rd(nes *n, uint16_t addr, struct bus *b)
@@ -67,7 +70,8 @@ static inline __attribute__((always_inline)) void wr(nes *n, uint16_t addr, uint
 static inline __attribute__((always_inline)) uint8_t fetch(nes *n, uint16_t addr, struct bus *b)
 {
     if (addr >= 0x8000) {
-        uint8_t v = b->prg[(addr >> 13) & 3][addr & 0x1FFF];
+        /* One table load and one byte load: the bank's address minus $8000 + 8 KiB * i. */
+        uint8_t v = *(const uint8_t *)(b->code[addr >> 13] + addr);
         b->open_bus = v;
         b->cyc++;
         return v;
@@ -97,7 +101,17 @@ static inline __attribute__((always_inline)) void wr_ram(nes *n, unsigned addr, 
 #define ZRD(a) rd_ram(n, (unsigned)(a) & 0x1FF, &bus)
 #define ZWR(a, v) wr_ram(n, (unsigned)(a) & 0x1FF, (uint8_t)(v), &bus)
 #define cyc (bus.cyc)
-#define SETNZ(v) (p = (uint8_t)((p & 0x7D) | ((v) & 0x80) | ((uint8_t)(v) ? 0 : P_Z)))
+/* N and Z of every byte value. */
+static const uint8_t nz_flags[256] = {
+#define NZ4(i) ((i) ? 0 : P_Z) | ((i) & 0x80), (((i) + 1) & 0x80), (((i) + 2) & 0x80), (((i) + 3) & 0x80)
+#define NZ16(i) NZ4(i), NZ4((i) + 4), NZ4((i) + 8), NZ4((i) + 12)
+#define NZ64(i) NZ16(i), NZ16((i) + 16), NZ16((i) + 32), NZ16((i) + 48)
+    NZ64(0), NZ64(64), NZ64(128), NZ64(192)
+#undef NZ64
+#undef NZ16
+#undef NZ4
+};
+#define SETNZ(v) (p = (uint8_t)((p & 0x7D) | nz_flags[(uint8_t)(v)]))
 #define PUSH(v) ZWR(0x100 | s--, (v))
 #define PULL() ZRD(0x100 | ++s)
 
