@@ -126,6 +126,8 @@ static void test_loss(void)
         CHECK(near(dW[i], want_dW[i], 1e-6));
     for (int i = 0; i < 3; i++)
         CHECK(near(db[i], want_db[i], 1e-6));
+    /* An empty batch leaves zero gradients and a zero loss. */
+    CHECK(ppo_compute_grad(p, &b, 0, &st) == 0.0f && st.entropy == 0.0f && dW[0] == 0.0f);
     ppo_free(p);
 
     /* Value clipping at 0.25 around the old values (1.5, -0.5, 1.2, -0.5), squared error;

@@ -140,11 +140,12 @@ void ppo_value(ppo *p, const uint8_t *obs, int n, float *values);
 void ppo_compute_advantages(const ppo *p, ppo_rollout *ro);
 
 /* Copies samples idx[0..n) (indices t * N + n into the rollout) into p's minibatch scratch
- * and points b at it; n <= p->max_batch. */
+ * and points b at it; n <= p->max_batch (more are cut to it, as in ppo_compute_grad). */
 void ppo_gather(ppo *p, const ppo_rollout *ro, const int32_t *idx, int n, ppo_batch *b);
 
 /* The learning step, first half: zeroes model.grads and fills them with the gradient of the
- * loss on b (n <= max_batch samples); returns the loss, stats (if not NULL) filled. */
+ * loss on b (n <= max_batch samples; n < 1 leaves them zero and returns 0); returns the loss,
+ * stats (if not NULL) filled. Runs its own forward, so acting in between is harmless. */
 float ppo_compute_grad(ppo *p, const ppo_batch *b, int n, ppo_stats *stats);
 /* Second half: one Adam step (clipping by adam.max_grad_norm) of the agent's own model with
  * the scheduled lr in p->adam. A worker updating a shared model calls

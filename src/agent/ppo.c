@@ -285,6 +285,11 @@ float ppo_compute_grad(ppo *p, const ppo_batch *b, int n, ppo_stats *stats)
     if (n > p->max_batch)
         n = p->max_batch;
     nn_zero_grad(&p->model);
+    if (n < 1) {
+        if (stats)
+            memset(stats, 0, sizeof *stats);
+        return 0.0f;
+    }
     const float *out = nn_forward(&p->model, &p->work, b->obs, n);
 
     /* Advantage normalisation over this minibatch, as baselines: unbiased std plus 1e-8. */
@@ -376,6 +381,8 @@ float ppo_scheduled_lr(const ppo_config *c, int64_t update)
 void ppo_gather(ppo *p, const ppo_rollout *ro, const int32_t *idx, int n, ppo_batch *b)
 {
     const size_t O = (size_t)p->obs_size;
+    if (n > p->max_batch)
+        n = p->max_batch;
     for (int i = 0; i < n; i++) {
         const size_t k = (size_t)idx[i];
         memcpy(p->mb_obs + (size_t)i * O, ro->obs + k * O, O);
