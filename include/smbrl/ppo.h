@@ -56,7 +56,9 @@ void ppo_config_default(ppo_config *c);
 
 /* uvipen's CustomReward: (reward + score_delta / 40 + (flag ? 50 : death ? -50 : 0)) / 10.
  * reward is the environment's own (gym-super-mario-bros: x progress, clock, death penalty);
- * death means the episode ended without the flag (uvipen applies -50 at any such end). */
+ * death means the episode ended without the flag (uvipen applies -50 at any such end). It is
+ * linear, so one call on the sums over a frame skip equals uvipen's per-frame application.
+ * Its extra penalties for wrong paths in 4-4 and 7-4 are not included. */
 float ppo_shape_reward(float reward, float score_delta, int flag, int death);
 
 /* One rollout of T steps from N environments, step-major: element (t, n) is at t * N + n. */
