@@ -18,6 +18,8 @@ int cmd_movie(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_play(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 /* smbrl bench subcommands, listed in cmd_bench.c. */
 int bench_emu(int argc, char **argv);

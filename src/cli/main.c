@@ -9,6 +9,8 @@ static const struct command commands[] = {
     {"movie", cmd_movie, "play an input file or FCEUX fm2 movie from power-on; write a trace"},
     {"train", cmd_train, "train the Double-DQN agent with parallel workers and a shared model"},
     {"play", cmd_play, "play a task by hand (SDL2 window) or with random actions"},
+    {"eval", cmd_eval, "play a trained checkpoint: table, JSON, GIF/PNG recording, live window"},
+    {"plot", cmd_plot, "draw a run's learning curves (metrics.jsonl) into a PNG"},
     {"bench", cmd_bench, "measure speed (emu, ...); --json for scripts"},
 };
 
