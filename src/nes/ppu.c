@@ -125,9 +125,54 @@ static inline void fetch_tile(nes *n, int slot)
 
 /* Background fetches at dots 8k+1 and coarse-X increments at dots 8k+8, for the
  * dots lo..hi-1 of 1-256. Locals keep the pointers and v in registers. */
+/* All 32 fetches and increments of dots 1-256 at once: within a nametable row
+ * the tile and attribute bytes are consecutive, and the coarse-X wrap flips to
+ * the other nametable once. Same result as the dot-by-dot loop below. */
+static void fetch_full_line(nes *n)
+{
+    struct ppu *p = &n->ppu;
+    uint16_t v = p->v;
+    unsigned table = (p->ctrl & CTRL_BG_TABLE) ? 0x1000 : 0;
+    unsigned cy = (v >> 5) & 31, fy = (v >> 12) & 7, cx = v & 31;
+    const uint8_t *const *chr = (const uint8_t *const *)n->host.chr;
+    /* The four 1 KiB windows of a pattern table are usually one contiguous block. */
+    const uint8_t *bank = chr[table >> 10];
+    int flat = chr[(table >> 10) + 1] == bank + 1024 && chr[(table >> 10) + 2] == bank + 2048 &&
+               chr[(table >> 10) + 3] == bank + 3072;
+    unsigned ntsel = (v >> 10) & 3;
+    int slot = 2;
+    while (slot < 34) {
+        const uint8_t *page = n->host.nt[ntsel];
+        const uint8_t *row = page + cy * 32, *attr_row = page + 0x3C0 + (cy >> 2) * 8;
+        unsigned ashift = (cy & 2) << 1;
+        for (; cx < 32 && slot < 34; cx++, slot++) {
+            unsigned tile = row[cx], off = tile * 16 + fy;
+            p->tile_pal[slot] = (uint8_t)((attr_row[cx >> 2] >> (ashift | (cx & 2))) & 3);
+            if (flat) {
+                p->tile_lo[slot] = bank[off];
+                p->tile_hi[slot] = bank[off + 8];
+            } else {
+                unsigned addr = table + off;
+                p->tile_lo[slot] = chr[(addr >> 10) & 7][addr & 0x3FF];
+                p->tile_hi[slot] = chr[((addr + 8) >> 10) & 7][(addr + 8) & 0x3FF];
+            }
+        }
+        if (cx == 32) {
+            cx = 0;
+            ntsel ^= 1;
+        }
+    }
+    /* 32 increments bring coarse X back to where it started, one nametable over. */
+    p->v = (uint16_t)(v ^ 0x400);
+}
+
 static void fetch_line_tiles(nes *n, int lo, int hi)
 {
     struct ppu *p = &n->ppu;
+    if (lo == 1 && hi == 257 && !n->host.reference_render) {
+        fetch_full_line(n);
+        return;
+    }
     uint8_t *nt[4] = {n->host.nt[0], n->host.nt[1], n->host.nt[2], n->host.nt[3]};
     const uint8_t *chr[8];
     for (int i = 0; i < 8; i++)
