@@ -38,7 +38,16 @@ typedef struct dist_config {
     size_t num_params;   /* floats in the parameter buffer */
     int sum;             /* 0: G' = G + mean of the deltas; 1: G' = G + their sum */
     int check_every;     /* compare replica checksums every N rounds; 0: final round only */
+    /* NULL: rounds block inside MPI. Else the round's collectives are nonblocking and this is
+     * called about every millisecond while they wait; nonzero abandons the round (dist_sync
+     * returns DIST_INTERRUPTED, and no further MPI call on d is safe). A rank blocked inside a
+     * collective when a peer dies never sees the launcher's SIGTERM before its SIGKILL; with
+     * this it can say what happened. */
+    int (*interrupt)(void *user);
+    void *interrupt_user;
 } dist_config;
+
+#define DIST_INTERRUPTED (-2)
 
 typedef struct dist_round {
     /* in */
@@ -87,7 +96,8 @@ const float *dist_global(const dist *d);
 
 /* One round (collective: every rank calls it the same number of times). local is this rank's
  * current parameters P; afterwards dist_global holds G'. The caller adds G' - P to its live
- * copy, which keeps whatever it learnt while the round ran. */
+ * copy, which keeps whatever it learnt while the round ran. Returns 0, -1 with a reason, or
+ * DIST_INTERRUPTED (see dist_config.interrupt). */
 int dist_sync(dist *d, const float *local, dist_round *r, char *err, size_t errlen);
 
 /* Every rank's n int64 values, rank-major into all (n * size). Collective. */

@@ -191,13 +191,56 @@ uint64_t dist_checksum(const float *p, size_t n)
     return h;
 }
 
+/* A collective started with MPI_I*, completed by polling so that cfg.interrupt can abandon it. */
+static int wait_req(dist *d, MPI_Request *rq, const char *what, char *err, size_t errlen)
+{
+    for (;;) {
+        int done = 0;
+        int rc = MPI_Test(rq, &done, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS)
+            return mpi_fail(err, errlen, what, rc);
+        if (done)
+            return 0;
+        if (d->cfg.interrupt(d->cfg.interrupt_user)) {
+            fail(err, errlen, "%s: interrupted", what);
+            return DIST_INTERRUPTED;
+        }
+        struct timespec ts = {0, 200000}; /* 0.2 ms: the wait is for the slowest rank anyway */
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int allreduce(dist *d, void *buf, int count, MPI_Datatype type, const char *what, char *err,
+                     size_t errlen)
+{
+    if (!d->cfg.interrupt) {
+        int rc = MPI_Allreduce(MPI_IN_PLACE, buf, count, type, MPI_SUM, d->comm);
+        return rc == MPI_SUCCESS ? 0 : mpi_fail(err, errlen, what, rc);
+    }
+    MPI_Request rq;
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, count, type, MPI_SUM, d->comm, &rq);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(err, errlen, what, rc);
+    return wait_req(d, &rq, what, err, errlen);
+}
+
 /* Compares G's checksum over the ranks; a rank that differs from rank 0 takes rank 0's G. */
 static int check_replicas(dist *d, dist_round *r, char *err, size_t errlen)
 {
     uint64_t mine = dist_checksum(d->global, d->cfg.num_params);
-    int rc = MPI_Allgather(&mine, 1, MPI_UINT64_T, d->sums, 1, MPI_UINT64_T, d->comm);
-    if (rc != MPI_SUCCESS)
-        return mpi_fail(err, errlen, "dist: replica check", rc);
+    int rc;
+    if (d->cfg.interrupt) {
+        MPI_Request rq;
+        rc = MPI_Iallgather(&mine, 1, MPI_UINT64_T, d->sums, 1, MPI_UINT64_T, d->comm, &rq);
+        if (rc != MPI_SUCCESS)
+            return mpi_fail(err, errlen, "dist: replica check", rc);
+        if ((rc = wait_req(d, &rq, "dist: replica check", err, errlen)) < 0)
+            return rc;
+    } else {
+        rc = MPI_Allgather(&mine, 1, MPI_UINT64_T, d->sums, 1, MPI_UINT64_T, d->comm);
+        if (rc != MPI_SUCCESS)
+            return mpi_fail(err, errlen, "dist: replica check", rc);
+    }
     r->checked = 1;
     r->checksum = d->sums[0];
     r->diverged_rank = -1;
@@ -232,13 +275,13 @@ int dist_sync(dist *d, const float *local, dist_round *r, char *err, size_t errl
     memcpy(cnt, r->local, sizeof r->local);
     cnt[DIST_NCOUNT] = r->want_stop ? 1 : 0;
     double c0 = mono();
-    int rc = MPI_Allreduce(MPI_IN_PLACE, cnt, DIST_NCOUNT + 1, MPI_INT64_T, MPI_SUM, d->comm);
-    if (rc != MPI_SUCCESS)
-        return mpi_fail(err, errlen, "dist: counter allreduce", rc);
-    rc = MPI_Allreduce(MPI_IN_PLACE, d->delta, (int)n, MPI_FLOAT, MPI_SUM, d->comm);
+    int rc = allreduce(d, cnt, DIST_NCOUNT + 1, MPI_INT64_T, "dist: counter allreduce", err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = allreduce(d, d->delta, (int)n, MPI_FLOAT, "dist: parameter allreduce", err, errlen);
     comm += mono() - c0;
-    if (rc != MPI_SUCCESS)
-        return mpi_fail(err, errlen, "dist: parameter allreduce", rc);
+    if (rc < 0)
+        return rc;
     r->bytes += sizeof cnt + n * sizeof(float);
     memcpy(r->global, cnt, sizeof r->global);
     r->stop_votes = (int)cnt[DIST_NCOUNT];
@@ -250,8 +293,8 @@ int dist_sync(dist *d, const float *local, dist_round *r, char *err, size_t errl
     int ce = d->cfg.check_every;
     if (r->final || (ce > 0 && d->rounds % ce == 0)) {
         c0 = mono();
-        if (check_replicas(d, r, err, errlen) < 0)
-            return -1;
+        if ((rc = check_replicas(d, r, err, errlen)) < 0)
+            return rc;
         comm += mono() - c0;
     }
     r->comm_seconds = comm;
