@@ -1,8 +1,9 @@
 /* test_ppo_golden.c: the PPO-clip loss, its statistics and every parameter gradient against
  * PyTorch (tests/golden/ppo.smbg, made by make_golden_ppo.py) within 1e-4 relative: through
  * the nn_spec_ppo conv trunk with uvipen's loss settings, and through an MLP with value
- * clipping, squared-error value loss and advantage normalisation. Then the split step: the
- * gradient applied to a separate "shared" copy equals the agent's own update. */
+ * clipping, squared-error value loss and advantage normalisation; the conv case also with the
+ * batch split over 3 threads. Then the split step: the gradient applied to a separate
+ * "shared" copy equals the agent's own update. */
 #include "golden/smbg.h"
 #include "smbrl/ppo.h"
 #include "testlib.h"
@@ -27,15 +28,15 @@ static const smbg_tensor *get(const smbg *g, const char *tag, const char *what)
     return smbg_get(g, name);
 }
 
-static void check_case(const smbg *g, const char *tag, const nn_spec *spec)
+static void check_case(const smbg *g, const char *tag, const nn_spec *spec, int threads)
 {
-    printf("%s:\n", tag);
+    printf("%s, %d thread(s):\n", tag, threads);
     const float *cf = get(g, tag, "cfg")->f;
     ppo_config cfg;
     ppo_config_default(&cfg);
     const smbg_tensor *obs = get(g, tag, "obs");
     const int B = (int)obs->dims[0];
-    cfg.steps = B, cfg.envs = 1, cfg.minibatches = 1;
+    cfg.steps = B, cfg.envs = 1, cfg.minibatches = 1, cfg.threads = threads;
     cfg.clip = cf[0], cfg.ent_coef = cf[1], cfg.vf_coef = cf[2];
     cfg.value_loss = (int)cf[3], cfg.value_clip = cf[4], cfg.norm_adv = (int)cf[5];
     rng r;
@@ -103,10 +104,11 @@ int main(void)
         return 1;
     nn_spec spec;
     nn_spec_ppo(&spec, 4, 42, 42, 5);
-    check_case(&g, "conv", &spec);
+    check_case(&g, "conv", &spec, 1);
+    check_case(&g, "conv", &spec, 3); /* the batch split over threads, gradients summed */
     const int hidden[2] = {16, 16};
     ppo_spec_mlp(&spec, 10, hidden, 2, 3);
-    check_case(&g, "mlp", &spec);
+    check_case(&g, "mlp", &spec, 1);
     smbg_free(&g);
     return testlib_finish("test_ppo_golden");
 }
