@@ -55,6 +55,7 @@ rom)
     run 0 bench env --rom-dir "$roms" --steps 200 --repeats 1 --threads 2 --json
     expect_out '"steps_per_s": '
     expect_out '"steps_per_s_threads": '
+    expect_out '"steps_per_cpu_s": '
     ;;
 *)
     echo "unknown case $case_name" >&2

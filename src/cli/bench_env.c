@@ -18,6 +18,14 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* CPU time of this thread: on a shared machine it counts only the time we ran. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static void sort(double *v, int n)
 {
     for (int i = 1; i < n; i++)
@@ -28,9 +36,10 @@ static void sort(double *v, int n)
         }
 }
 
-/* Steps per second of `n` envs over `threads` threads: total agent steps / s. */
+/* Steps per second of `n` envs over `threads` threads: total agent steps / s of
+ * wall time, and (meaningful for threads = 1) per second of this thread's CPU time. */
 static int measure(const env_config *cfg, const char *rom, int n, int threads, int steps, double *out,
-                   char *err, size_t errlen)
+                   double *out_cpu, char *err, size_t errlen)
 {
     vecenv *v;
     if (vecenv_create(&v, cfg, rom, n, threads, err, errlen) < 0)
@@ -45,13 +54,14 @@ static int measure(const env_config *cfg, const char *rom, int n, int threads, i
             actions[i] = (int)rng_below(&r, 7);
         rc = vecenv_step(v, actions, err, errlen);
     }
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s();
     for (int t = 0; rc == 0 && t < rounds; t++) {
         for (int i = 0; i < n; i++)
             actions[i] = (int)rng_below(&r, 7);
         rc = vecenv_step(v, actions, err, errlen);
     }
     *out = (double)rounds * n / (now_s() - t0);
+    *out_cpu = (double)rounds * n / (cpu_s() - c0);
     free(actions);
     vecenv_free(v);
     return rc;
@@ -75,8 +85,9 @@ int bench_env(int argc, char **argv)
                    "  --threads T    threads for the multi-core figure (default 2; 1 skips it)\n"
                    "  --max-pool     max over the last two frames (renders two per step)\n"
                    "  --resize R     area (default) or antialias (the tutorial's torchvision filter)\n"
-                   "  --json         one JSON object: steps_per_s (one core), steps_per_s_threads,\n"
-                   "                 threads, frames_per_s_one_core, reset_us, obs_us\n");
+                   "  --json         one JSON object: steps_per_s (one core, wall clock), steps_per_cpu_s\n"
+                   "                 (one core, per second of its CPU time: steadier on a shared machine),\n"
+                   "                 steps_per_s_threads, threads, frames_per_s_one_core, reset_us, obs_us\n");
             return 0;
         } else if ((!strcmp(argv[i], "--rom-dir") || !strcmp(argv[i], "--rom")) && i + 1 < argc) {
             rom = argv[++i];
@@ -123,18 +134,19 @@ int bench_env(int argc, char **argv)
     char err[256];
 
     /* one core */
-    double one[99], multi[99];
+    double one[99], one_cpu[99], multi[99], unused;
     for (int i = 0; i < repeats; i++)
-        if (measure(&cfg, rom, 1, 1, steps, &one[i], err, sizeof err) < 0) {
+        if (measure(&cfg, rom, 1, 1, steps, &one[i], &one_cpu[i], err, sizeof err) < 0) {
             fprintf(stderr, "smbrl bench env: %s\n", err);
             return 1;
         }
     sort(one, repeats);
+    sort(one_cpu, repeats);
     double multi_med = 0;
     if (threads > 1) {
         /* two envs per thread keep every thread busy through resets */
         for (int i = 0; i < repeats; i++)
-            if (measure(&cfg, rom, 2 * threads, threads, steps, &multi[i], err, sizeof err) < 0) {
+            if (measure(&cfg, rom, 2 * threads, threads, steps, &multi[i], &unused, err, sizeof err) < 0) {
                 fprintf(stderr, "smbrl bench env: %s\n", err);
                 return 1;
             }
@@ -168,16 +180,17 @@ int bench_env(int argc, char **argv)
     free(obs);
     free(small);
 
-    double s1 = one[repeats / 2];
+    double s1 = one[repeats / 2], s1_cpu = one_cpu[repeats / 2];
     if (json) {
-        printf("{\"steps_per_s\": %.0f, \"steps_per_s_threads\": %.0f, \"threads\": %d, "
-               "\"frames_per_s_one_core\": %.0f, \"reset_us\": %.2f, \"obs_us\": %.2f}\n",
-               s1, multi_med, threads > 1 ? threads : 1, s1 * 4, reset_us, obs_us);
+        printf("{\"steps_per_s\": %.0f, \"steps_per_cpu_s\": %.0f, \"steps_per_s_threads\": %.0f, "
+               "\"threads\": %d, \"frames_per_s_one_core\": %.0f, \"reset_us\": %.2f, \"obs_us\": %.2f}\n",
+               s1, s1_cpu, multi_med, threads > 1 ? threads : 1, s1 * 4, reset_us, obs_us);
     } else {
         printf("environment speed: %s, frame skip 4, 84x84 gray stack of 4 (%s resize)%s, random simple actions\n",
                task, resize, max_pool ? ", max of 2 frames" : "");
         printf("  %-34s %12s\n", "measure", "value");
         printf("  %-34s %12.0f\n", "agent steps/s, one core", s1);
+        printf("  %-34s %12.0f\n", "agent steps per CPU second", s1_cpu);
         if (threads > 1) {
             char label[64];
             snprintf(label, sizeof label, "agent steps/s, %d threads", threads);
