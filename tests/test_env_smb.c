@@ -289,6 +289,37 @@ static void test_flag(const uint8_t *in, size_t n)
     }
 }
 
+/* The full game goes on after the flag: the slide, the castle walk and 1-2's
+ * pipe cut-scene are hidden frames, and the next step is in 1-2. */
+static void test_full_game_flag(const uint8_t *in, size_t n)
+{
+    env *e = open_env("SuperMarioBros-v0", 1, "nes", 0);
+    env_info info;
+    env_reset(e, NULL, &info);
+    char err[160];
+    int d = 0, flags = 0, hidden_at_flag = 0;
+    for (size_t i = 0; i < n; i++) {
+        float r;
+        CHECK(env_step(e, in[i], NULL, &r, &d, &info, err, sizeof err) == 0);
+        CHECK_EQ_INT(d, 0);
+        if (info.flag_get) {
+            flags++;
+            hidden_at_flag = info.hidden_frames;
+        }
+    }
+    CHECK_EQ_INT(flags, 1);
+    CHECK(hidden_at_flag > 500);
+    float r;
+    CHECK(env_step(e, NES_RIGHT, NULL, &r, &d, &info, err, sizeof err) == 0);
+    CHECK_EQ_INT(info.world, 1);
+    CHECK_EQ_INT(info.stage, 2);
+    CHECK_EQ_INT(info.time, 400);
+    CHECK(info.x_pos >= 40 && info.x_pos <= 42);
+    CHECK_EQ_INT(info.player_state, 8);
+    CHECK_EQ_INT(d, 0);
+    env_free(e);
+}
+
 /* Reset is a state copy: no frame is emulated, and the machine is back where it was. */
 static void test_reset_is_copy(void)
 {
@@ -460,6 +491,7 @@ int main(void)
     test_goomba_death();
     test_reward_from_ram(in, n);
     test_flag(in, n);
+    test_full_game_flag(in, n);
     test_reset_is_copy();
     test_pixels_do_not_change_play(in, n);
     test_random_stages();
