@@ -72,7 +72,7 @@ struct ppu {
     /* Background fetch results for the current line: 34 tiles. Tile k is the
      * one whose fetch started at dot 8k-15 (k = 0, 1 during the previous line's
      * dots 321-336). Each tile is 8 pixels of 2-bit colour plus its palette. */
-    uint8_t tile_lo[34], tile_hi[34], tile_pal[34];
+    uint8_t tile_lo[48], tile_hi[48], tile_pal[48]; /* 34 used; the rest lets 16-byte loads stay in bounds */
     int tiles_fetched;       /* tiles of the current line fetched so far */
 
     /* Sprites of the current line (fetched during the previous line). */

@@ -428,18 +428,15 @@ __attribute__((target("ssse3"))) static void map_palette_ssse3(uint8_t *row, con
  * byte is broadcast over its tile's 8 lanes and tested against one bit per lane. */
 __attribute__((target("ssse3"))) static void decode_tiles_ssse3(uint8_t *bg, const struct ppu *p)
 {
-    uint8_t lo[48] = {0}, hi[48] = {0}, pal[48] = {0};
-    memcpy(lo, p->tile_lo, 34);
-    memcpy(hi, p->tile_hi, 34);
-    for (int i = 0; i < 34; i++)
-        pal[i] = (uint8_t)(p->tile_pal[i] << 2);
+    const uint8_t *lo = p->tile_lo, *hi = p->tile_hi, *pal = p->tile_pal;
     const __m128i spread = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     const __m128i bits = _mm_setr_epi8((char)0x80, 0x40, 0x20, 0x10, 8, 4, 2, 1, (char)0x80, 0x40, 0x20, 0x10, 8, 4, 2, 1);
     const __m128i one = _mm_set1_epi8(1), two = _mm_set1_epi8(2), zero = _mm_setzero_si128();
     for (int t = 0; t < 34; t += 2) {
         __m128i l = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(lo + t)), spread);
         __m128i h = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(hi + t)), spread);
-        __m128i b = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pal + t)), spread);
+        /* Palette numbers 0-3 become palette-RAM bases 0-12: a 16-bit shift cannot carry across bytes. */
+        __m128i b = _mm_slli_epi16(_mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pal + t)), spread), 2);
         __m128i c = _mm_or_si128(_mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(l, bits), bits), one),
                                  _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(h, bits), bits), two));
         __m128i opaque = _mm_andnot_si128(_mm_cmpeq_epi8(c, zero), _mm_set1_epi8(-1));
