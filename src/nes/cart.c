@@ -3,10 +3,10 @@
  * Header layout: https://www.nesdev.org/wiki/INES and https://www.nesdev.org/wiki/NES_2.0
  * Every size is checked against the input before it is used, so no input can make
  * the loader read out of bounds (fuzz/fuzz_cart.c keeps that honest). */
+#include "util/error.h"
 #include "smbrl/cart.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,17 +64,6 @@ static const struct {
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 /* "unsupported mapper 4 MMC3 (supported: 0 NROM)", the list taken from mappers[]. */
 static int unsupported_mapper(int mapper, char *err, size_t errlen)
 {
@@ -88,7 +77,7 @@ static int unsupported_mapper(int mapper, char *err, size_t errlen)
         }
     }
     const char *name = cart_mapper_name(mapper);
-    return fail(err, errlen, -2, "unsupported mapper %d%s%s (supported: %s)", mapper,
+    return smbrl_fail_code(err, errlen, -2, "unsupported mapper %d%s%s (supported: %s)", mapper,
                 strcmp(name, "unknown") ? " " : "", strcmp(name, "unknown") ? name : "", list);
 }
 
@@ -115,11 +104,11 @@ static int load(cart *c, const uint8_t *data, size_t size, int any_mapper, char 
 {
     memset(c, 0, sizeof *c);
     if (size == 0)
-        return fail(err, errlen, -1, "not an iNES file (empty file)");
+        return smbrl_fail_code(err, errlen, -1, "not an iNES file (empty file)");
     if (!data || size < 4 || memcmp(data, "NES\x1A", 4) != 0)
-        return fail(err, errlen, -1, "not an iNES file (bad magic)");
+        return smbrl_fail_code(err, errlen, -1, "not an iNES file (bad magic)");
     if (size < HEADER_SIZE)
-        return fail(err, errlen, -1, "truncated: %zu bytes, shorter than the 16-byte iNES header",
+        return smbrl_fail_code(err, errlen, -1, "truncated: %zu bytes, shorter than the 16-byte iNES header",
                     size);
 
     const uint8_t *h = data;
@@ -146,10 +135,10 @@ static int load(cart *c, const uint8_t *data, size_t size, int any_mapper, char 
         prg = nes2_rom_size(h[4], h[9] & 0x0F, CART_PRG_BANK);
         chr = nes2_rom_size(h[5], h[9] >> 4, CART_CHR_BANK);
         if (prg < 0)
-            return fail(err, errlen, -1, "PRG ROM size 2^%d x %d bytes is too large for a NES ROM",
+            return smbrl_fail_code(err, errlen, -1, "PRG ROM size 2^%d x %d bytes is too large for a NES ROM",
                         h[4] >> 2, (h[4] & 3) * 2 + 1);
         if (chr < 0)
-            return fail(err, errlen, -1, "CHR ROM size 2^%d x %d bytes is too large for a NES ROM",
+            return smbrl_fail_code(err, errlen, -1, "CHR ROM size 2^%d x %d bytes is too large for a NES ROM",
                         h[5] >> 2, (h[5] & 3) * 2 + 1);
         t.prg_ram_size = nes2_ram_size(h[10] & 0x0F) + nes2_ram_size(h[10] >> 4);
         t.chr_ram_size = nes2_ram_size(h[11] & 0x0F) + nes2_ram_size(h[11] >> 4);
@@ -162,17 +151,17 @@ static int load(cart *c, const uint8_t *data, size_t size, int any_mapper, char 
     if (chr == 0 && t.chr_ram_size == 0)
         t.chr_ram_size = CART_CHR_BANK;
     if (prg == 0)
-        return fail(err, errlen, -1, "no PRG ROM: the header says 0 bytes of PRG");
+        return smbrl_fail_code(err, errlen, -1, "no PRG ROM: the header says 0 bytes of PRG");
 
     size_t trainer = t.has_trainer ? TRAINER_SIZE : 0;
     size_t body = size - HEADER_SIZE;
     if ((unsigned long long)prg + (unsigned long long)chr + trainer > body) {
         if (trainer)
-            return fail(err, errlen, -1,
+            return smbrl_fail_code(err, errlen, -1,
                         "truncated: header says 512 bytes of trainer + %lld bytes of PRG+CHR, "
                         "file has %zu after the header",
                         prg + chr, body);
-        return fail(err, errlen, -1, "truncated: header says %lld bytes of PRG+CHR, file has %zu",
+        return smbrl_fail_code(err, errlen, -1, "truncated: header says %lld bytes of PRG+CHR, file has %zu",
                     prg + chr, body);
     }
     /* Bytes after CHR (PlayChoice INST-ROM, NES 2.0 misc ROMs, padding, a dumper's
@@ -188,7 +177,7 @@ static int load(cart *c, const uint8_t *data, size_t size, int any_mapper, char 
     if (!t.prg || (t.chr_size && !t.chr)) {
         free(t.prg);
         free(t.chr);
-        return fail(err, errlen, -3, "out of memory for %zu bytes of PRG+CHR",
+        return smbrl_fail_code(err, errlen, -3, "out of memory for %zu bytes of PRG+CHR",
                     t.prg_size + t.chr_size);
     }
     memcpy(t.prg, rom, t.prg_size);
@@ -222,7 +211,7 @@ static int read_file(const char *path, uint8_t **out, size_t *outsize, char *err
     *outsize = 0;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return fail(err, errlen, -1, "%s: cannot open: %s", path, strerror(errno));
+        return smbrl_fail_code(err, errlen, -1, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = 0, len = 0;
     uint8_t *buf = NULL;
     for (;;) {
@@ -232,7 +221,7 @@ static int read_file(const char *path, uint8_t **out, size_t *outsize, char *err
                     break; /* exactly the limit */
                 free(buf);
                 fclose(f);
-                return fail(err, errlen, -1, "%s: larger than %zu MiB, not a NES ROM", path,
+                return smbrl_fail_code(err, errlen, -1, "%s: larger than %zu MiB, not a NES ROM", path,
                             MAX_FILE_SIZE >> 20);
             }
             cap = cap ? cap * 2 : 65536;
@@ -240,7 +229,7 @@ static int read_file(const char *path, uint8_t **out, size_t *outsize, char *err
             if (!grown) {
                 free(buf);
                 fclose(f);
-                return fail(err, errlen, -3, "%s: out of memory", path);
+                return smbrl_fail_code(err, errlen, -3, "%s: out of memory", path);
             }
             buf = grown;
         }
@@ -254,7 +243,7 @@ static int read_file(const char *path, uint8_t **out, size_t *outsize, char *err
     fclose(f);
     if (bad) {
         free(buf);
-        return fail(err, errlen, -1, "%s: read error: %s", path, strerror(saved));
+        return smbrl_fail_code(err, errlen, -1, "%s: read error: %s", path, strerror(saved));
     }
     *out = buf;
     *outsize = len;
@@ -273,7 +262,7 @@ static int load_file(cart *c, const char *path, int any_mapper, char *err, size_
     rc = load(c, data, size, any_mapper, why, sizeof why);
     free(data);
     if (rc < 0)
-        return fail(err, errlen, rc, "%s: %s", path, why);
+        return smbrl_fail_code(err, errlen, rc, "%s: %s", path, why);
     return 0;
 }
 

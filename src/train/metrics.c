@@ -1,11 +1,11 @@
 /* metrics.c: the JSON Lines metrics log (one cJSON object per line, flushed per line). */
+#include "util/error.h"
 #include "smbrl/metrics.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,28 +17,17 @@ struct metrics {
     char first_err[256];
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 int metrics_open(metrics **out, const char *path, char *err, size_t errlen)
 {
     *out = NULL;
     metrics *m = calloc(1, sizeof *m);
     if (!m || !(m->path = strdup(path))) {
         free(m);
-        return fail(err, errlen, "%s: out of memory", path);
+        return smbrl_fail(err, errlen, "%s: out of memory", path);
     }
     m->fp = fopen(path, "a");
     if (!m->fp) {
-        fail(err, errlen, "%s: cannot open for appending: %s", path, strerror(errno));
+        smbrl_fail(err, errlen, "%s: cannot open for appending: %s", path, strerror(errno));
         free(m->path);
         free(m);
         return -1;
@@ -78,17 +67,17 @@ int metrics_write(metrics *m, int64_t step, double wall_time, int n_fields, cons
                   const double values[], char *err, size_t errlen)
 {
     if (m->failed)
-        return fail(err, errlen, "%s", m->first_err);
+        return smbrl_fail(err, errlen, "%s", m->first_err);
     if (n_fields < 0 || (n_fields > 0 && (!names || !values)))
-        return fail(err, errlen, "%s: bad field list", m->path);
+        return smbrl_fail(err, errlen, "%s: bad field list", m->path);
     for (int i = 0; i < n_fields; i++) {
         if (!name_ok(names[i]))
-            return fail(err, errlen, "%s: field %d needs a non-empty printable ASCII name", m->path, i);
+            return smbrl_fail(err, errlen, "%s: field %d needs a non-empty printable ASCII name", m->path, i);
         if (strcmp(names[i], "step") == 0 || strcmp(names[i], "wall_time") == 0)
-            return fail(err, errlen, "%s: field name '%s' is reserved", m->path, names[i]);
+            return smbrl_fail(err, errlen, "%s: field name '%s' is reserved", m->path, names[i]);
         for (int j = 0; j < i; j++)
             if (strcmp(names[i], names[j]) == 0)
-                return fail(err, errlen, "%s: field '%s' given twice", m->path, names[i]);
+                return smbrl_fail(err, errlen, "%s: field '%s' given twice", m->path, names[i]);
     }
     cJSON *o = cJSON_CreateObject();
     /* Raw text keeps a 64-bit step exact; cJSON numbers are doubles. */
@@ -104,7 +93,7 @@ int metrics_write(metrics *m, int64_t step, double wall_time, int n_fields, cons
     char *line = ok ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     if (!line)
-        return fail(err, errlen, "%s: out of memory", m->path);
+        return smbrl_fail(err, errlen, "%s: out of memory", m->path);
     size_t n = strlen(line);
     /* One fwrite per line, newline included, so lines never interleave within a buffer. */
     line[n] = '\n';
@@ -112,8 +101,8 @@ int metrics_write(metrics *m, int64_t step, double wall_time, int n_fields, cons
     cJSON_free(line);
     if (bad) {
         m->failed = 1;
-        fail(m->first_err, sizeof m->first_err, "%s: write failed: %s", m->path, strerror(errno));
-        return fail(err, errlen, "%s", m->first_err);
+        smbrl_fail(m->first_err, sizeof m->first_err, "%s: write failed: %s", m->path, strerror(errno));
+        return smbrl_fail(err, errlen, "%s", m->first_err);
     }
     return 0;
 }
@@ -122,9 +111,9 @@ int metrics_close(metrics *m, char *err, size_t errlen)
 {
     if (!m)
         return 0;
-    int rc = m->failed ? fail(err, errlen, "%s", m->first_err) : 0;
+    int rc = m->failed ? smbrl_fail(err, errlen, "%s", m->first_err) : 0;
     if (fclose(m->fp) != 0 && rc == 0)
-        rc = fail(err, errlen, "%s: close failed: %s", m->path, strerror(errno));
+        rc = smbrl_fail(err, errlen, "%s: close failed: %s", m->path, strerror(errno));
     free(m->path);
     free(m);
     return rc;

@@ -6,13 +6,13 @@
  * (sorted by offset: no gap, no overlap, last end == data size), unique names,
  * string-only metadata. A file that passes all of them cannot make an accessor
  * read outside the loaded bytes. */
+#include "util/error.h"
 #include "smbrl/safetensors.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,17 +57,6 @@ int st_dtype_parse(const char *name, st_dtype *out)
             *out = (st_dtype)i;
             return 0;
         }
-    }
-    return -1;
-}
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
     }
     return -1;
 }
@@ -167,16 +156,16 @@ static char *build_header(const st_tensor_desc *t, size_t nt, const st_kv *meta,
             goto oom;
         for (size_t i = 0; i < nm; i++) {
             if (!meta[i].key || !meta[i].value) {
-                fail(err, errlen, "metadata entry %zu has a NULL key or value", i);
+                smbrl_fail(err, errlen, "metadata entry %zu has a NULL key or value", i);
                 goto out;
             }
             if (!utf8_ok(meta[i].key) || !utf8_ok(meta[i].value)) {
-                fail(err, errlen, "metadata entry '%s' is not valid UTF-8", meta[i].key);
+                smbrl_fail(err, errlen, "metadata entry '%s' is not valid UTF-8", meta[i].key);
                 goto out;
             }
             for (size_t j = 0; j < i; j++) {
                 if (strcmp(meta[j].key, meta[i].key) == 0) {
-                    fail(err, errlen, "duplicate metadata key '%s'", meta[i].key);
+                    smbrl_fail(err, errlen, "duplicate metadata key '%s'", meta[i].key);
                     goto out;
                 }
             }
@@ -188,49 +177,49 @@ static char *build_header(const st_tensor_desc *t, size_t nt, const st_kv *meta,
         const st_tensor_desc *d = &t[i];
         size_t esize = st_dtype_size(d->dtype);
         if (!d->name) {
-            fail(err, errlen, "tensor %zu has no name", i);
+            smbrl_fail(err, errlen, "tensor %zu has no name", i);
             goto out;
         }
         if (!utf8_ok(d->name)) {
-            fail(err, errlen, "tensor %zu: name is not valid UTF-8", i);
+            smbrl_fail(err, errlen, "tensor %zu: name is not valid UTF-8", i);
             goto out;
         }
         if (strcmp(d->name, "__metadata__") == 0) {
-            fail(err, errlen, "a tensor may not be called __metadata__");
+            smbrl_fail(err, errlen, "a tensor may not be called __metadata__");
             goto out;
         }
         for (size_t j = 0; j < i; j++) {
             if (strcmp(t[j].name, d->name) == 0) {
-                fail(err, errlen, "duplicate tensor name '%s'", d->name);
+                smbrl_fail(err, errlen, "duplicate tensor name '%s'", d->name);
                 goto out;
             }
         }
         if (esize == 0) {
-            fail(err, errlen, "tensor '%s': invalid dtype %d", d->name, (int)d->dtype);
+            smbrl_fail(err, errlen, "tensor '%s': invalid dtype %d", d->name, (int)d->dtype);
             goto out;
         }
         if (d->ndim < 0 || d->ndim > ST_MAX_DIMS || (d->ndim > 0 && !d->shape)) {
-            fail(err, errlen, "tensor '%s': invalid ndim %d or missing shape", d->name, d->ndim);
+            smbrl_fail(err, errlen, "tensor '%s': invalid ndim %d or missing shape", d->name, d->ndim);
             goto out;
         }
         uint64_t numel = 1, nbytes;
         for (int k = 0; k < d->ndim; k++) {
             if (d->shape[k] < 0 || (double)d->shape[k] > ST_MAX_JSON_INT) {
-                fail(err, errlen, "tensor '%s': dimension %d is %" PRId64, d->name, k, d->shape[k]);
+                smbrl_fail(err, errlen, "tensor '%s': dimension %d is %" PRId64, d->name, k, d->shape[k]);
                 goto out;
             }
             if (mul_u64(numel, (uint64_t)d->shape[k], &numel) != 0) {
-                fail(err, errlen, "tensor '%s': element count overflows", d->name);
+                smbrl_fail(err, errlen, "tensor '%s': element count overflows", d->name);
                 goto out;
             }
         }
         if (mul_u64(numel, esize, &nbytes) != 0 || nbytes > UINT64_MAX - off ||
             (double)(off + nbytes) > ST_MAX_JSON_INT) {
-            fail(err, errlen, "tensor '%s': size overflows", d->name);
+            smbrl_fail(err, errlen, "tensor '%s': size overflows", d->name);
             goto out;
         }
         if (nbytes > 0 && !d->data) {
-            fail(err, errlen, "tensor '%s': NULL data for %" PRIu64 " bytes", d->name, nbytes);
+            smbrl_fail(err, errlen, "tensor '%s': NULL data for %" PRIu64 " bytes", d->name, nbytes);
             goto out;
         }
         cJSON *o = cJSON_AddObjectToObject(root, d->name);
@@ -254,7 +243,7 @@ static char *build_header(const st_tensor_desc *t, size_t nt, const st_kv *meta,
     *total = off;
     goto out;
 oom:
-    fail(err, errlen, "out of memory building the header");
+    smbrl_fail(err, errlen, "out of memory building the header");
 out:
     cJSON_Delete(root);
     return text;
@@ -272,13 +261,13 @@ int st_write(const char *path, const st_tensor_desc *tensors, size_t n_tensors,
     uint64_t total = 0;
     char *json = build_header(tensors, n_tensors, meta, n_meta, &total, reason, sizeof reason);
     if (!json)
-        return fail(err, errlen, "%s: %s", path, reason);
+        return smbrl_fail(err, errlen, "%s: %s", path, reason);
     size_t jlen = strlen(json);
     size_t pad = (8 - jlen % 8) % 8;
     uint64_t hlen = (uint64_t)jlen + pad;
     if (hlen > ST_MAX_HEADER) {
         cJSON_free(json);
-        return fail(err, errlen, "%s: header of %" PRIu64 " bytes exceeds the format's limit", path, hlen);
+        return smbrl_fail(err, errlen, "%s: header of %" PRIu64 " bytes exceeds the format's limit", path, hlen);
     }
 
     /* Temporary in the same folder, so that rename() is atomic. */
@@ -292,7 +281,7 @@ int st_write(const char *path, const st_tensor_desc *tensors, size_t n_tensors,
         free(tmp);
         free(dir);
         cJSON_free(json);
-        return fail(err, errlen, "%s: out of memory", path);
+        return smbrl_fail(err, errlen, "%s: out of memory", path);
     }
     if (slash) {
         memcpy(dir, path, dlen);
@@ -309,18 +298,18 @@ int st_write(const char *path, const st_tensor_desc *tensors, size_t n_tensors,
     FILE *fp = NULL;
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        fail(err, errlen, "%s: cannot create a temporary file in %s: %s", path, dir, strerror(errno));
+        smbrl_fail(err, errlen, "%s: cannot create a temporary file in %s: %s", path, dir, strerror(errno));
         goto done;
     }
     /* mkstemp makes the file 0600; a checkpoint is an ordinary readable file. */
     if (fchmod(fd, 0644) != 0) {
-        fail(err, errlen, "%s: chmod of %s: %s", path, tmp, strerror(errno));
+        smbrl_fail(err, errlen, "%s: chmod of %s: %s", path, tmp, strerror(errno));
         close(fd);
         goto cleanup;
     }
     fp = fdopen(fd, "wb");
     if (!fp) {
-        fail(err, errlen, "%s: fdopen: %s", path, strerror(errno));
+        smbrl_fail(err, errlen, "%s: fdopen: %s", path, strerror(errno));
         close(fd);
         goto cleanup;
     }
@@ -336,27 +325,27 @@ int st_write(const char *path, const st_tensor_desc *tensors, size_t n_tensors,
         bad = write_all(fp, tensors[i].data, (size_t)(numel * st_dtype_size(tensors[i].dtype)));
     }
     if (bad || fflush(fp) != 0) {
-        fail(err, errlen, "%s: write to %s failed: %s", path, tmp, strerror(errno));
+        smbrl_fail(err, errlen, "%s: write to %s failed: %s", path, tmp, strerror(errno));
         goto cleanup;
     }
     if (fsync(fileno(fp)) != 0) {
-        fail(err, errlen, "%s: fsync of %s failed: %s", path, tmp, strerror(errno));
+        smbrl_fail(err, errlen, "%s: fsync of %s failed: %s", path, tmp, strerror(errno));
         goto cleanup;
     }
     int cerr = fclose(fp);
     fp = NULL;
     if (cerr != 0) {
-        fail(err, errlen, "%s: close of %s failed: %s", path, tmp, strerror(errno));
+        smbrl_fail(err, errlen, "%s: close of %s failed: %s", path, tmp, strerror(errno));
         goto cleanup;
     }
     if (rename(tmp, path) != 0) {
-        fail(err, errlen, "%s: rename from %s failed: %s", path, tmp, strerror(errno));
+        smbrl_fail(err, errlen, "%s: rename from %s failed: %s", path, tmp, strerror(errno));
         goto cleanup;
     }
     /* The rename itself lives in the folder: without this fsync a crash can lose it. */
     int dfd = open(dir, O_RDONLY | O_DIRECTORY);
     if (dfd < 0 || fsync(dfd) != 0) {
-        fail(err, errlen, "%s: written and renamed, but fsync of folder %s failed: %s", path, dir,
+        smbrl_fail(err, errlen, "%s: written and renamed, but fsync of folder %s failed: %s", path, dir,
              strerror(errno));
         if (dfd >= 0)
             close(dfd);
@@ -451,19 +440,19 @@ static int parse_tensor(const cJSON *it, st_tensor *t, int64_t *shape, char *why
 {
     const char *name = it->string;
     if (!cJSON_IsObject(it))
-        return fail(why, wl, "tensor '%s' is not a JSON object", name);
+        return smbrl_fail(why, wl, "tensor '%s' is not a JSON object", name);
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(it, "dtype");
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive(it, "shape");
     const cJSON *of = cJSON_GetObjectItemCaseSensitive(it, "data_offsets");
     if (!cJSON_IsString(dt))
-        return fail(why, wl, "tensor '%s' has no dtype string", name);
+        return smbrl_fail(why, wl, "tensor '%s' has no dtype string", name);
     if (st_dtype_parse(dt->valuestring, &t->dtype) != 0)
-        return fail(why, wl, "tensor '%s' has unknown dtype '%.32s'", name, dt->valuestring);
+        return smbrl_fail(why, wl, "tensor '%s' has unknown dtype '%.32s'", name, dt->valuestring);
     if (!cJSON_IsArray(sh))
-        return fail(why, wl, "tensor '%s' has no shape array", name);
+        return smbrl_fail(why, wl, "tensor '%s' has no shape array", name);
     int nd = cJSON_GetArraySize(sh);
     if (nd > ST_MAX_DIMS)
-        return fail(why, wl, "tensor '%s' has %d dimensions (limit %d)", name, nd, ST_MAX_DIMS);
+        return smbrl_fail(why, wl, "tensor '%s' has %d dimensions (limit %d)", name, nd, ST_MAX_DIMS);
     uint64_t numel = 1;
     int k = 0;
     const cJSON *d;
@@ -471,20 +460,20 @@ static int parse_tensor(const cJSON *it, st_tensor *t, int64_t *shape, char *why
     {
         uint64_t v;
         if (json_uint(d, &v) != 0)
-            return fail(why, wl, "tensor '%s': shape[%d] is not a non-negative integer", name, k);
+            return smbrl_fail(why, wl, "tensor '%s': shape[%d] is not a non-negative integer", name, k);
         if (mul_u64(numel, v, &numel) != 0)
-            return fail(why, wl, "tensor '%s': element count overflows", name);
+            return smbrl_fail(why, wl, "tensor '%s': element count overflows", name);
         shape[k++] = (int64_t)v;
     }
     if (!cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2)
-        return fail(why, wl, "tensor '%s' has no data_offsets [begin, end]", name);
+        return smbrl_fail(why, wl, "tensor '%s' has no data_offsets [begin, end]", name);
     uint64_t begin, end, nbytes;
     if (json_uint(of->child, &begin) != 0 || json_uint(of->child->next, &end) != 0)
-        return fail(why, wl, "tensor '%s': data_offsets are not non-negative integers", name);
+        return smbrl_fail(why, wl, "tensor '%s': data_offsets are not non-negative integers", name);
     if (end < begin)
-        return fail(why, wl, "tensor '%s': data_offsets end %" PRIu64 " < begin %" PRIu64, name, end, begin);
+        return smbrl_fail(why, wl, "tensor '%s': data_offsets end %" PRIu64 " < begin %" PRIu64, name, end, begin);
     if (mul_u64(numel, st_dtype_size(t->dtype), &nbytes) != 0 || nbytes != end - begin)
-        return fail(why, wl,
+        return smbrl_fail(why, wl,
                     "tensor '%s': %" PRIu64 " elements of %s need %" PRIu64 " bytes but data_offsets span %" PRIu64,
                     name, numel, st_dtype_name(t->dtype), numel * st_dtype_size(t->dtype), end - begin);
     t->name = name;
@@ -501,14 +490,14 @@ static int parse_header(st_file *f, uint64_t data_size, char *why, size_t wl)
 {
     const cJSON *root = f->root, *it;
     if (!cJSON_IsObject(root))
-        return fail(why, wl, "header JSON is not an object");
+        return smbrl_fail(why, wl, "header JSON is not an object");
     size_t n = 0, ndims = 0;
     const cJSON *meta = NULL;
     cJSON_ArrayForEach(it, root)
     {
         if (strcmp(it->string, "__metadata__") == 0) {
             if (meta)
-                return fail(why, wl, "__metadata__ appears twice");
+                return smbrl_fail(why, wl, "__metadata__ appears twice");
             meta = it;
             continue;
         }
@@ -523,7 +512,7 @@ static int parse_header(st_file *f, uint64_t data_size, char *why, size_t wl)
     st_tensor **order = calloc(n ? n : 1, sizeof *order);
     int rc = -1;
     if (!f->tensors || !f->shapes || !names || !order) {
-        fail(why, wl, "out of memory");
+        smbrl_fail(why, wl, "out of memory");
         goto out;
     }
     size_t i = 0, used = 0;
@@ -541,26 +530,26 @@ static int parse_header(st_file *f, uint64_t data_size, char *why, size_t wl)
     f->n_tensors = n;
     const char *dup = find_duplicate(names, n);
     if (dup) {
-        fail(why, wl, "tensor name '%s' appears twice", dup);
+        smbrl_fail(why, wl, "tensor name '%s' appears twice", dup);
         goto out;
     }
     qsort(order, n, sizeof *order, cmp_offset);
     uint64_t pos = 0;
     for (i = 0; i < n; i++) {
         if (order[i]->offset != pos) {
-            fail(why, wl, "tensor '%s' starts at %" PRIu64 " but the previous one ends at %" PRIu64 " (%s)",
+            smbrl_fail(why, wl, "tensor '%s' starts at %" PRIu64 " but the previous one ends at %" PRIu64 " (%s)",
                  order[i]->name, order[i]->offset, pos, order[i]->offset > pos ? "gap" : "overlap");
             goto out;
         }
         pos += order[i]->nbytes;
     }
     if (pos != data_size) {
-        fail(why, wl, "tensors cover %" PRIu64 " bytes but the data area holds %" PRIu64, pos, data_size);
+        smbrl_fail(why, wl, "tensors cover %" PRIu64 " bytes but the data area holds %" PRIu64, pos, data_size);
         goto out;
     }
     if (meta) {
         if (!cJSON_IsObject(meta)) {
-            fail(why, wl, "__metadata__ is not an object");
+            smbrl_fail(why, wl, "__metadata__ is not an object");
             goto out;
         }
         size_t nm = (size_t)cJSON_GetArraySize(meta);
@@ -568,7 +557,7 @@ static int parse_header(st_file *f, uint64_t data_size, char *why, size_t wl)
         const char **keys = calloc(nm ? nm : 1, sizeof *keys);
         if (!f->meta || !keys) {
             free(keys);
-            fail(why, wl, "out of memory");
+            smbrl_fail(why, wl, "out of memory");
             goto out;
         }
         size_t j = 0;
@@ -577,7 +566,7 @@ static int parse_header(st_file *f, uint64_t data_size, char *why, size_t wl)
         {
             if (!cJSON_IsString(m)) {
                 free(keys);
-                fail(why, wl, "metadata '%s' is not a string", m->string);
+                smbrl_fail(why, wl, "metadata '%s' is not a string", m->string);
                 goto out;
             }
             keys[j] = m->string;
@@ -586,7 +575,7 @@ static int parse_header(st_file *f, uint64_t data_size, char *why, size_t wl)
         f->n_meta = nm;
         dup = find_duplicate(keys, nm);
         if (dup) {
-            fail(why, wl, "metadata key '%s' appears twice", dup);
+            smbrl_fail(why, wl, "metadata key '%s' appears twice", dup);
             free(keys);
             goto out;
         }
@@ -607,62 +596,62 @@ int st_open(st_file **out, const char *path, char *err, size_t errlen)
     char *hdr = NULL;
     FILE *fp = fopen(path, "rb");
     if (!fp)
-        return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return smbrl_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     st_file *f = calloc(1, sizeof *f);
     if (!f || !(f->path = strdup(path))) {
-        fail(why, sizeof why, "out of memory");
+        smbrl_fail(why, sizeof why, "out of memory");
         goto out;
     }
     struct stat st;
     if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fail(why, sizeof why, "not a regular file");
+        smbrl_fail(why, sizeof why, "not a regular file");
         goto out;
     }
     uint64_t size = (uint64_t)st.st_size;
     unsigned char lenbuf[8];
     if (size < 8 || read_exact(fp, lenbuf, 8) != 0) {
-        fail(why, sizeof why, "file is %" PRIu64 " bytes, too short for the 8-byte header length", size);
+        smbrl_fail(why, sizeof why, "file is %" PRIu64 " bytes, too short for the 8-byte header length", size);
         goto out;
     }
     uint64_t n = 0;
     for (int i = 0; i < 8; i++)
         n |= (uint64_t)lenbuf[i] << (8 * i);
     if (n > ST_MAX_HEADER) {
-        fail(why, sizeof why, "header length %" PRIu64 " exceeds the limit of %u", n, ST_MAX_HEADER);
+        smbrl_fail(why, sizeof why, "header length %" PRIu64 " exceeds the limit of %u", n, ST_MAX_HEADER);
         goto out;
     }
     if (n > size - 8) {
-        fail(why, sizeof why, "header length %" PRIu64 " runs past the end of the %" PRIu64 "-byte file", n, size);
+        smbrl_fail(why, sizeof why, "header length %" PRIu64 " runs past the end of the %" PRIu64 "-byte file", n, size);
         goto out;
     }
     if (n < 2) {
-        fail(why, sizeof why, "header length %" PRIu64 " is too short for a JSON object", n);
+        smbrl_fail(why, sizeof why, "header length %" PRIu64 " is too short for a JSON object", n);
         goto out;
     }
     hdr = malloc((size_t)n + 1);
     if (!hdr) {
-        fail(why, sizeof why, "out of memory for a %" PRIu64 "-byte header", n);
+        smbrl_fail(why, sizeof why, "out of memory for a %" PRIu64 "-byte header", n);
         goto out;
     }
     if (read_exact(fp, hdr, (size_t)n) != 0) {
-        fail(why, sizeof why, "short read in the header");
+        smbrl_fail(why, sizeof why, "short read in the header");
         goto out;
     }
     hdr[n] = '\0';
     size_t bad = utf8_check((const unsigned char *)hdr, (size_t)n);
     if (bad != n) {
-        fail(why, sizeof why, "header byte %zu (file offset %zu) is not valid UTF-8 JSON text", bad, bad + 8);
+        smbrl_fail(why, sizeof why, "header byte %zu (file offset %zu) is not valid UTF-8 JSON text", bad, bad + 8);
         goto out;
     }
     if (hdr[0] != '{') {
-        fail(why, sizeof why, "header does not start with '{'");
+        smbrl_fail(why, sizeof why, "header does not start with '{'");
         goto out;
     }
     const char *end = NULL;
     f->root = cJSON_ParseWithOpts(hdr, &end, 1);
     if (!f->root) {
         size_t at = end ? (size_t)(end - hdr) : 0;
-        fail(why, sizeof why, "header is not valid JSON (near header byte %zu)", at);
+        smbrl_fail(why, sizeof why, "header is not valid JSON (near header byte %zu)", at);
         goto out;
     }
     f->data_size = size - 8 - n;
@@ -670,11 +659,11 @@ int st_open(st_file **out, const char *path, char *err, size_t errlen)
         goto out;
     f->data = malloc(f->data_size ? (size_t)f->data_size : 1);
     if (!f->data) {
-        fail(why, sizeof why, "out of memory for %" PRIu64 " bytes of data", f->data_size);
+        smbrl_fail(why, sizeof why, "out of memory for %" PRIu64 " bytes of data", f->data_size);
         goto out;
     }
     if (read_exact(fp, f->data, (size_t)f->data_size) != 0) {
-        fail(why, sizeof why, "short read in the data area (file changed while reading?)");
+        smbrl_fail(why, sizeof why, "short read in the data area (file changed while reading?)");
         goto out;
     }
     for (size_t i = 0; i < f->n_tensors; i++)
@@ -684,7 +673,7 @@ out:
     free(hdr);
     fclose(fp);
     if (rc != 0) {
-        fail(err, errlen, "%s: %s", path, why);
+        smbrl_fail(err, errlen, "%s: %s", path, why);
         st_close(f);
         return rc;
     }
@@ -740,9 +729,9 @@ int st_read(const st_file *f, const char *name, st_dtype dtype, int ndim, const 
 {
     const st_tensor *t = st_find(f, name);
     if (!t)
-        return fail(err, errlen, "%s: no tensor '%s'", f->path, name);
+        return smbrl_fail(err, errlen, "%s: no tensor '%s'", f->path, name);
     if (t->dtype != dtype)
-        return fail(err, errlen, "%s: tensor '%s' is %s, expected %s", f->path, name,
+        return smbrl_fail(err, errlen, "%s: tensor '%s' is %s, expected %s", f->path, name,
                     st_dtype_name(t->dtype), st_dtype_name(dtype) ? st_dtype_name(dtype) : "?");
     int same = t->ndim == ndim;
     for (int k = 0; same && k < ndim; k++)
@@ -751,10 +740,10 @@ int st_read(const st_file *f, const char *name, st_dtype dtype, int ndim, const 
         char have[128], want[128];
         format_shape(have, sizeof have, t->ndim, t->shape);
         format_shape(want, sizeof want, ndim, shape);
-        return fail(err, errlen, "%s: tensor '%s' has shape %s, expected %s", f->path, name, have, want);
+        return smbrl_fail(err, errlen, "%s: tensor '%s' has shape %s, expected %s", f->path, name, have, want);
     }
     if (t->nbytes != dst_bytes)
-        return fail(err, errlen, "%s: tensor '%s' holds %" PRIu64 " bytes, destination %zu", f->path, name,
+        return smbrl_fail(err, errlen, "%s: tensor '%s' holds %" PRIu64 " bytes, destination %zu", f->path, name,
                     t->nbytes, dst_bytes);
     if (dst_bytes)
         memcpy(dst, t->data, dst_bytes);

@@ -4,6 +4,7 @@
  * framing and the CRC are here. A write error is sticky: once a record could not be
  * written the file may hold a partial record, so later calls fail with the first
  * reason instead of appending after it. */
+#include "util/error.h"
 #include "smbrl/tblog.h"
 
 #include "tensorboard.pb-c.h"
@@ -11,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,17 +95,6 @@ uint32_t tblog_masked_crc32c(const void *data, size_t n)
     return ((c >> 15) | (c << 17)) + 0xA282EAD8u;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 static void put_le(unsigned char *p, uint64_t v, int bytes)
 {
     for (int i = 0; i < bytes; i++)
@@ -140,7 +129,7 @@ const char *tblog_path(const tblog *log) { return log->path; }
 
 static int sticky(tblog *log, char *err, size_t errlen)
 {
-    return fail(err, errlen, "%s", log->first_err);
+    return smbrl_fail(err, errlen, "%s", log->first_err);
 }
 
 static int write_event(tblog *log, const Tb__Event *ev, char *err, size_t errlen)
@@ -152,7 +141,7 @@ static int write_event(tblog *log, const Tb__Event *ev, char *err, size_t errlen
         size_t cap = (n + 16) * 2;
         unsigned char *b = realloc(log->buf, cap);
         if (!b)
-            return fail(err, errlen, "%s: out of memory for a %zu-byte record", log->path, n);
+            return smbrl_fail(err, errlen, "%s: out of memory for a %zu-byte record", log->path, n);
         log->buf = b;
         log->cap = cap;
     }
@@ -163,7 +152,7 @@ static int write_event(tblog *log, const Tb__Event *ev, char *err, size_t errlen
     put_le(p + 12 + n, tblog_masked_crc32c(p + 12, n), 4);
     if (fwrite(p, 1, n + 16, log->fp) != n + 16) {
         log->failed = 1;
-        fail(log->first_err, sizeof log->first_err, "%s: write failed: %s", log->path, strerror(errno));
+        smbrl_fail(log->first_err, sizeof log->first_err, "%s: write failed: %s", log->path, strerror(errno));
         return sticky(log, err, errlen);
     }
     return 0;
@@ -176,7 +165,7 @@ static int start_log(tblog **out, FILE *fp, char *path, double wall_time, char *
     if (!log) {
         fclose(fp);
         unlink(path);
-        fail(err, errlen, "%s: out of memory", path);
+        smbrl_fail(err, errlen, "%s: out of memory", path);
         free(path);
         return -1;
     }
@@ -200,11 +189,11 @@ int tblog_open_file(tblog **out, const char *path, double wall_time, char *err, 
     *out = NULL;
     char *p = strdup(path);
     if (!p)
-        return fail(err, errlen, "%s: out of memory", path);
+        return smbrl_fail(err, errlen, "%s: out of memory", path);
     FILE *fp = fopen(path, "wb");
     if (!fp) {
         free(p);
-        return fail(err, errlen, "%s: cannot create: %s", path, strerror(errno));
+        return smbrl_fail(err, errlen, "%s: cannot create: %s", path, strerror(errno));
     }
     return start_log(out, fp, p, wall_time, err, errlen);
 }
@@ -213,7 +202,7 @@ int tblog_open(tblog **out, const char *dir, char *err, size_t errlen)
 {
     *out = NULL;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return fail(err, errlen, "%s: cannot create log folder: %s", dir, strerror(errno));
+        return smbrl_fail(err, errlen, "%s: cannot create log folder: %s", dir, strerror(errno));
     char host[256];
     if (gethostname(host, sizeof host) != 0 || host[0] == '\0')
         strcpy(host, "localhost");
@@ -225,7 +214,7 @@ int tblog_open(tblog **out, const char *dir, char *err, size_t errlen)
     size_t len = strlen(dir) + strlen(host) + 96;
     char *path = malloc(len);
     if (!path)
-        return fail(err, errlen, "%s: out of memory", dir);
+        return smbrl_fail(err, errlen, "%s: out of memory", dir);
     /* Two logs opened in one second by one process would collide: O_EXCL finds out,
      * and a numeric suffix (the name still contains "tfevents") separates them. */
     int fd = -1;
@@ -236,19 +225,19 @@ int tblog_open(tblog **out, const char *dir, char *err, size_t errlen)
             snprintf(path + w, len - (size_t)w, ".%d", attempt);
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
         if (fd < 0 && errno != EEXIST) {
-            fail(err, errlen, "%s: cannot create: %s", path, strerror(errno));
+            smbrl_fail(err, errlen, "%s: cannot create: %s", path, strerror(errno));
             free(path);
             return -1;
         }
     }
     if (fd < 0) {
-        fail(err, errlen, "%s: no free event file name", dir);
+        smbrl_fail(err, errlen, "%s: no free event file name", dir);
         free(path);
         return -1;
     }
     FILE *fp = fdopen(fd, "wb");
     if (!fp) {
-        fail(err, errlen, "%s: fdopen: %s", path, strerror(errno));
+        smbrl_fail(err, errlen, "%s: fdopen: %s", path, strerror(errno));
         close(fd);
         unlink(path);
         free(path);
@@ -261,7 +250,7 @@ int tblog_scalar(tblog *log, const char *tag, int64_t step, float value, double 
                  char *err, size_t errlen)
 {
     if (!tag)
-        return fail(err, errlen, "%s: scalar without a tag", log->path);
+        return smbrl_fail(err, errlen, "%s: scalar without a tag", log->path);
     Tb__Summary__Value v = TB__SUMMARY__VALUE__INIT;
     v.tag = (char *)tag;
     v.value_case = TB__SUMMARY__VALUE__VALUE_SIMPLE_VALUE;
@@ -284,7 +273,7 @@ int tblog_flush(tblog *log, char *err, size_t errlen)
         return sticky(log, err, errlen);
     if (fflush(log->fp) != 0) {
         log->failed = 1;
-        fail(log->first_err, sizeof log->first_err, "%s: flush failed: %s", log->path, strerror(errno));
+        smbrl_fail(log->first_err, sizeof log->first_err, "%s: flush failed: %s", log->path, strerror(errno));
         return sticky(log, err, errlen);
     }
     return 0;
@@ -296,7 +285,7 @@ int tblog_close(tblog *log, char *err, size_t errlen)
         return 0;
     int rc = tblog_flush(log, err, errlen);
     if (fclose(log->fp) != 0 && rc == 0)
-        rc = fail(err, errlen, "%s: close failed: %s", log->path, strerror(errno));
+        rc = smbrl_fail(err, errlen, "%s: close failed: %s", log->path, strerror(errno));
     free(log->path);
     free(log->buf);
     free(log);
@@ -334,11 +323,11 @@ int tblog_read_file(const char *path, tblog_event_fn fn, void *user, int64_t *n_
         *n_records = 0;
     FILE *fp = fopen(path, "rb");
     if (!fp)
-        return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return smbrl_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(fp);
-        return fail(err, errlen, "%s: not a regular file", path);
+        return smbrl_fail(err, errlen, "%s: not a regular file", path);
     }
     uint64_t size = (uint64_t)st.st_size, off = 0;
     int64_t rec = 0;
@@ -351,19 +340,19 @@ int tblog_read_file(const char *path, tblog_event_fn fn, void *user, int64_t *n_
         if (got == 0 && !ferror(fp))
             break;
         if (got < sizeof hdr) {
-            rc = fail(err, errlen, "%s: record %" PRId64 " at offset %" PRIu64 ": truncated header (%zu of 12 bytes)",
+            rc = smbrl_fail(err, errlen, "%s: record %" PRId64 " at offset %" PRIu64 ": truncated header (%zu of 12 bytes)",
                       path, rec, off, got);
             break;
         }
         uint64_t len = get_le(hdr, 8);
         if ((uint32_t)get_le(hdr + 8, 4) != tblog_masked_crc32c(hdr, 8)) {
-            rc = fail(err, errlen, "%s: record %" PRId64 " at offset %" PRIu64 ": length CRC mismatch", path, rec,
+            rc = smbrl_fail(err, errlen, "%s: record %" PRId64 " at offset %" PRIu64 ": length CRC mismatch", path, rec,
                       off);
             break;
         }
         uint64_t left = size - off - 12;
         if (off + 12 > size || len > left || left - len < 4) {
-            rc = fail(err, errlen,
+            rc = smbrl_fail(err, errlen,
                       "%s: record %" PRId64 " at offset %" PRIu64 ": truncated (%" PRIu64
                       " data bytes + CRC, %" PRIu64 " left in file)",
                       path, rec, off, len, off + 12 > size ? 0 : left);
@@ -372,25 +361,25 @@ int tblog_read_file(const char *path, tblog_event_fn fn, void *user, int64_t *n_
         if (len + 4 > cap) {
             unsigned char *b = realloc(buf, (size_t)len + 4);
             if (!b) {
-                rc = fail(err, errlen, "%s: record %" PRId64 ": out of memory for %" PRIu64 " bytes", path, rec, len);
+                rc = smbrl_fail(err, errlen, "%s: record %" PRId64 ": out of memory for %" PRIu64 " bytes", path, rec, len);
                 break;
             }
             buf = b;
             cap = (size_t)len + 4;
         }
         if (fread(buf, 1, (size_t)len + 4, fp) != (size_t)len + 4) {
-            rc = fail(err, errlen, "%s: record %" PRId64 " at offset %" PRIu64 ": short read (file changed?)", path,
+            rc = smbrl_fail(err, errlen, "%s: record %" PRId64 " at offset %" PRIu64 ": short read (file changed?)", path,
                       rec, off);
             break;
         }
         if ((uint32_t)get_le(buf + len, 4) != tblog_masked_crc32c(buf, (size_t)len)) {
-            rc = fail(err, errlen, "%s: record %" PRId64 " at offset %" PRIu64 ": data CRC mismatch", path, rec,
+            rc = smbrl_fail(err, errlen, "%s: record %" PRId64 " at offset %" PRIu64 ": data CRC mismatch", path, rec,
                       off);
             break;
         }
         Tb__Event *ev = tb__event__unpack(NULL, (size_t)len, buf);
         if (!ev) {
-            rc = fail(err, errlen, "%s: record %" PRId64 " at offset %" PRIu64 ": not a valid Event protobuf", path,
+            rc = smbrl_fail(err, errlen, "%s: record %" PRId64 " at offset %" PRIu64 ": not a valid Event protobuf", path,
                       rec, off);
             break;
         }
