@@ -4,7 +4,7 @@
 add_executable(train_it ${CMAKE_CURRENT_SOURCE_DIR}/train_it.c)
 target_include_directories(train_it PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(train_it PRIVATE smbrl_core)
-foreach(case run kill resume errors)
+foreach(case run kill resume sigint2 errors)
   add_test(NAME train_${case}
            COMMAND train_it ${case} $<TARGET_FILE:smbrl> ${CMAKE_CURRENT_BINARY_DIR}/train_${case}
                    "$ENV{SMBRL_ROM_DIR}")

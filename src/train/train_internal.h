@@ -38,7 +38,7 @@ typedef struct train_slot {
     int32_t pid;
     double loss_sum, q_sum; /* over pushes, for interval means */
     double env_s, act_s, learn_s, sync_s, other_s;
-    char error[200];      /* why the worker's last process failed, if it could say */
+    char error[256];      /* why the worker's last process failed, if it could say */
 } train_slot;
 
 typedef struct train_shared {
