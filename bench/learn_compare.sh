@@ -2,7 +2,9 @@
 # learn_compare.sh: `smbrl bench learn` against the PyTorch baseline (bench/pytorch_learn.py),
 # interleaved run by run so that both see the same machine load; prints one JSON line per run
 # and then the medians over rounds and the speed-up. The machine may be shared: use medians.
-# Usage: bench/learn_compare.sh BUILD_DIR [ROUNDS] [ITERS]
+# Usage: bench/learn_compare.sh BUILD_DIR [ROUNDS] [ITERS] [RAW]
+#   RAW: a file the JSON lines are appended to; the summary then covers every line in it, so
+#   runs spread over time (on a busy machine) can be pooled.
 set -euo pipefail
 build=${1:?usage: bench/learn_compare.sh BUILD_DIR [ROUNDS] [ITERS]}
 rounds=${2:-3}
@@ -10,7 +12,7 @@ iters=${3:-10}
 here="$(cd "$(dirname "$0")" && pwd)"
 # The benchmark alone runs with OpenBLAS's own CPU detection (see the project notes).
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
-out=$(mktemp)
+out=${4:-$(mktemp)}
 for r in $(seq "$rounds"); do
   for t in 1 2; do
     for b in 32 64; do
@@ -24,15 +26,17 @@ for r in $(seq "$rounds"); do
 done
 /usr/bin/python3 - "$out" <<'PY'
 import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-print("\nmedians over rounds (ms); speed-up = pytorch / smbrl")
-print(f"{'threads':>7} {'batch':>5} {'measure':>9} {'pytorch':>9} {'smbrl':>9} {'speed-up':>8}")
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+n = len([r for r in rows if r["impl"] == "smbrl"]) // 4
+print(f"\nmedians over {n} rounds (ms); speed-up = pytorch / smbrl")
+print(f"{'threads':>7} {'batch':>5} {'measure':>13} {'pytorch':>9} {'smbrl':>9} {'speed-up':>8}")
 for t in (1, 2):
     for b in (32, 64):
-        for key in ("update_ms", "act_ms", "act8_ms"):
+        for key in ("update_ms", "update_cpu_ms", "act_ms", "act8_ms"):
             v = {impl: statistics.median(r[key] for r in rows
-                                         if r["impl"] == impl and r["threads"] == t and r["batch"] == b)
+                                         if r["impl"] == impl and r["threads"] == t and r["batch"] == b
+                                         and key in r)
                  for impl in ("pytorch", "smbrl")}
-            print(f"{t:>7} {b:>5} {key:>9} {v['pytorch']:9.2f} {v['smbrl']:9.2f} {v['pytorch'] / v['smbrl']:7.2f}x")
+            print(f"{t:>7} {b:>5} {key:>13} {v['pytorch']:9.2f} {v['smbrl']:9.2f} {v['pytorch'] / v['smbrl']:7.2f}x")
 PY
-rm -f "$out"
+[ -n "${4:-}" ] || rm -f "$out"

@@ -10,12 +10,14 @@
 #include "cli/commands.h"
 #include "smbrl/agent.h"
 
-static double now_ms(void)
+static double clock_ms(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
+
+static double now_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -59,7 +61,8 @@ int bench_learn(int argc, char **argv)
                    "  --iters I      timed repetitions of each measurement (default 30)\n"
                    "  --actions A    network outputs (default 7, SIMPLE_MOVEMENT)\n"
                    "  --dueling      dueling head instead of the last linear layer\n"
-                   "  --json         print one JSON object: update_ms, act_ms, act8_ms, ...\n");
+                   "  --json         print one JSON object: update_ms, act_ms, act8_ms,\n"
+                   "                 update_cpu_ms (CPU time of the whole process per update), ...\n");
             return 0;
         } else if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
             if (parse_int("--batch", argv[++i], 1, 1024, &batch))
@@ -116,32 +119,33 @@ int bench_learn(int argc, char **argv)
     }
 
     double *upd = malloc(sizeof(double) * iters), *act1 = malloc(sizeof(double) * iters);
-    double *act8 = malloc(sizeof(double) * iters);
+    double *act8 = malloc(sizeof(double) * iters), *upd_cpu = malloc(sizeof(double) * iters);
     uint8_t *obs = malloc((size_t)8 * 4 * 84 * 84);
     for (size_t k = 0; k < (size_t)8 * 4 * 84 * 84; k++)
         obs[k] = (uint8_t)rng_below(&r, 256);
     int32_t out[8];
     /* Two warm-up updates: page faults and OpenBLAS's thread start are not the steady state. */
     for (int i = -2; i < iters; i++) {
-        double t0 = now_ms();
+        double c0 = clock_ms(CLOCK_PROCESS_CPUTIME_ID), t0 = now_ms();
         if (replay_sample(mem, &r, batch, &agent->batch) < 0) {
             fprintf(stderr, "smbrl bench learn: replay sample failed\n");
             return 1;
         }
         ddqn_update(agent, &agent->batch, batch);
-        double t1 = now_ms();
+        double t1 = now_ms(), c1 = clock_ms(CLOCK_PROCESS_CPUTIME_ID);
         ddqn_act_greedy(agent, obs, 1, out);
         double t2 = now_ms();
         ddqn_act_greedy(agent, obs, 8, out);
         double t3 = now_ms();
         if (i >= 0)
-            upd[i] = t1 - t0, act1[i] = t2 - t1, act8[i] = t3 - t2;
+            upd[i] = t1 - t0, act1[i] = t2 - t1, act8[i] = t3 - t2, upd_cpu[i] = c1 - c0;
     }
     double u = median(upd, iters), a1 = median(act1, iters), a8 = median(act8, iters);
+    double uc = median(upd_cpu, iters);
     if (json) {
-        printf("{\"update_ms\": %.3f, \"act_ms\": %.3f, \"act8_ms\": %.3f, \"batch\": %d, "
-               "\"threads\": %d, \"threading\": \"%s\", \"iters\": %d, \"blas_core\": \"%s\"}\n",
-               u, a1, a8, batch, threads, blas_threads ? "blas" : "batch-split", iters, nn_blas_corename());
+        printf("{\"update_ms\": %.3f, \"act_ms\": %.3f, \"act8_ms\": %.3f, \"update_cpu_ms\": %.3f, "
+               "\"batch\": %d, \"threads\": %d, \"threading\": \"%s\", \"iters\": %d, \"blas_core\": \"%s\"}\n",
+               u, a1, a8, uc, batch, threads, blas_threads ? "blas" : "batch-split", iters, nn_blas_corename());
     } else {
         printf("Double-DQN learner, MarioNet 4x84x84 -> %d actions%s, %d thread(s) (%s), OpenBLAS %s\n",
                actions, dueling ? " (dueling)" : "", threads, blas_threads ? "OpenBLAS threads" : "batch split",
@@ -151,8 +155,9 @@ int bench_learn(int argc, char **argv)
         printf("  update, batch %-20d %10.3f\n", batch, u);
         printf("  %-34s %10.3f\n", "greedy action, 1 observation", a1);
         printf("  %-34s %10.3f\n", "greedy actions, 8 observations", a8);
+        printf("  update, CPU time of all threads      %10.3f\n", uc);
     }
-    free(upd), free(act1), free(act8), free(obs);
+    free(upd), free(act1), free(act8), free(upd_cpu), free(obs);
     replay_free(mem);
     ddqn_free(agent);
     return 0;
