@@ -366,6 +366,65 @@ static void test_pixels_do_not_change_play(const uint8_t *in, size_t n)
     env_free(b);
 }
 
+/* Sticky actions repeat the previous frame's buttons (NOOP at reset); no-op
+ * starts run 0..N frame steps, seeded. */
+static void test_sticky_and_noops(void)
+{
+    char err[256];
+    for (int p = 0; p < 2; p++) {
+        env_config c;
+        env_config_default(&c);
+        c.pixels = 0;
+        c.sticky_p = p ? 1.0f : 0.0f;
+        env *e;
+        if (env_create(&e, &c, rom_dir, err, sizeof err) < 0) {
+            fprintf(stderr, "%s\n", err);
+            testlib_failures++;
+            return;
+        }
+        env_info in;
+        env_reset(e, NULL, &in);
+        float r;
+        int d;
+        for (int i = 0; i < 10; i++)
+            CHECK(env_step(e, 1, NULL, &r, &d, &in, err, sizeof err) == 0); /* right */
+        if (p)
+            CHECK_EQ_INT(in.x_pos, 40); /* always the NOOP it started with */
+        else
+            CHECK(in.x_pos > 60);
+        env_free(e);
+    }
+    uint64_t counts[2][20];
+    for (int k = 0; k < 2; k++) {
+        env_config c;
+        env_config_default(&c);
+        c.pixels = k == 0;
+        c.noop_max = 30;
+        c.seed = 11;
+        env *e;
+        if (env_create(&e, &c, rom_dir, err, sizeof err) < 0) {
+            fprintf(stderr, "%s\n", err);
+            testlib_failures++;
+            return;
+        }
+        for (int i = 0; i < 20; i++) {
+            uint64_t f0 = env_frames_emulated(e);
+            env_info in;
+            env_reset(e, NULL, &in);
+            counts[k][i] = env_frames_emulated(e) - f0;
+            CHECK(counts[k][i] <= 30);
+            CHECK(in.time == 400 || in.time == 399); /* the clock ticks 20 frames in */
+        }
+        env_free(e);
+    }
+    int distinct = 0;
+    for (int i = 1; i < 20; i++)
+        distinct += counts[1][i] != counts[1][0];
+    CHECK(distinct > 0);
+    for (int i = 0; i < 20; i++) /* same seed, same no-op counts, pixels or not */
+        CHECK(counts[0][i] == counts[1][i]);
+}
+
 static void test_random_stages(void)
 {
     env_config c;
@@ -495,6 +554,7 @@ int main(void)
     test_reset_is_copy();
     test_pixels_do_not_change_play(in, n);
     test_random_stages();
+    test_sticky_and_noops();
     free(in);
     return testlib_finish("test_env_smb");
 }
