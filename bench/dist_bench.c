@@ -4,7 +4,7 @@
  *              whole dist_sync round (delta, counters, apply; replica check every 10 rounds);
  *   server:    a parameter server on rank 0: MPI_Accumulate(SUM) of the deltas into a window
  *              and MPI_Get of the parameters, each under a passive-target shared lock.
- * Usage: mpirun -n 2 dist_bench [--floats N] [--rounds R] [--json]
+ * Usage: mpirun -n 2 dist_bench [--floats N] [--rounds R] [--json] [--only-sync]
  * Prints per-round seconds (mean over rounds, slowest rank) and bytes each rank sends. */
 #include <mpi.h>
 #include <stdio.h>
@@ -22,6 +22,12 @@ static double mono(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static int never(void *user)
+{
+    (void)user;
+    return 0;
+}
+
 static double slowest(double t)
 {
     double m = t;
@@ -33,7 +39,7 @@ int main(int argc, char **argv)
 {
     char err[256];
     size_t n = 0;
-    int rounds = 20, json = 0;
+    int rounds = 20, json = 0, only_sync = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--floats") && i + 1 < argc)
             n = (size_t)strtoull(argv[++i], NULL, 10);
@@ -41,6 +47,8 @@ int main(int argc, char **argv)
             rounds = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json"))
             json = 1;
+        else if (!strcmp(argv[i], "--only-sync")) /* for counting bytes on the wire */
+            only_sync = 1;
     }
     if (!n) { /* MarioNet on the tutorial's two actions */
         nn_spec spec;
@@ -71,45 +79,55 @@ int main(int argc, char **argv)
     /* (b) raw allreduce of the deltas */
     MPI_Barrier(MPI_COMM_WORLD);
     double t0 = mono();
-    for (int r = 0; r < rounds; r++)
+    for (int r = 0; r < rounds && !only_sync; r++)
         MPI_Allreduce(MPI_IN_PLACE, d, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
     double t_allreduce = slowest(mono() - t0) / rounds;
 
-    /* (b) whole dist_sync rounds */
-    dist *ds = NULL;
-    dist_config dc = {.num_params = n, .sum = 0, .check_every = 10};
-    if (dist_create(&ds, &dc, err, sizeof err) < 0) {
-        fprintf(stderr, "dist_bench: %s\n", err);
-        return 1;
-    }
-    dist_set_global(ds, p);
-    MPI_Barrier(MPI_COMM_WORLD);
-    t0 = mono();
-    double comm = 0;
+    /* (b) whole dist_sync rounds: blocking collectives, then polled ones (as in training) */
+    double t_sync = 0, t_sync_comm = 0, t_poll = 0, t_poll_comm = 0;
     size_t bytes = 0;
-    for (int r = 0; r < rounds; r++) {
-        for (size_t i = 0; i < n; i += 97)
-            p[i] += 1e-4f;
-        dist_round rd;
-        memset(&rd, 0, sizeof rd);
-        rd.local[DIST_STEPS] = 100;
-        if (dist_sync(ds, p, &rd, err, sizeof err) < 0) {
+    for (int polled = 0; polled < 2 - only_sync; polled++) {
+        dist *ds = NULL;
+        dist_config dc = {.num_params = n, .sum = 0, .check_every = 10,
+                          .interrupt = polled ? never : NULL};
+        if (dist_create(&ds, &dc, err, sizeof err) < 0) {
             fprintf(stderr, "dist_bench: %s\n", err);
             return 1;
         }
-        memcpy(p, dist_global(ds), n * sizeof(float));
-        comm += rd.comm_seconds;
-        bytes = rd.bytes;
+        dist_set_global(ds, p);
+        MPI_Barrier(MPI_COMM_WORLD);
+        t0 = mono();
+        double comm = 0;
+        for (int r = 0; r < rounds; r++) {
+            for (size_t i = 0; i < n; i += 97)
+                p[i] += 1e-4f;
+            dist_round rd;
+            memset(&rd, 0, sizeof rd);
+            rd.local[DIST_STEPS] = 100;
+            if (dist_sync(ds, p, &rd, err, sizeof err) < 0) {
+                fprintf(stderr, "dist_bench: %s\n", err);
+                return 1;
+            }
+            memcpy(p, dist_global(ds), n * sizeof(float));
+            comm += rd.comm_seconds;
+            bytes = rd.bytes;
+        }
+        double ts = slowest(mono() - t0) / rounds, tc = slowest(comm) / rounds;
+        if (polled) {
+            t_poll = ts;
+            t_poll_comm = tc;
+        } else {
+            t_sync = ts;
+            t_sync_comm = tc;
+        }
+        dist_free(ds);
     }
-    double t_sync = slowest(mono() - t0) / rounds;
-    double t_sync_comm = slowest(comm) / rounds;
-    dist_free(ds);
 
     /* (a) parameter server on rank 0: accumulate deltas, get parameters */
     float *base = NULL;
     MPI_Win win;
     MPI_Aint wbytes = rank == 0 ? (MPI_Aint)(n * sizeof(float)) : 0;
-    int rc = MPI_Win_allocate(wbytes, sizeof(float), MPI_INFO_NULL, MPI_COMM_WORLD, &base, &win);
+    int rc = only_sync ? MPI_ERR_OTHER : MPI_Win_allocate(wbytes, sizeof(float), MPI_INFO_NULL, MPI_COMM_WORLD, &base, &win);
     double t_server = -1, t_push = -1, t_pull = -1;
     if (rc == MPI_SUCCESS) {
         if (rank == 0)
@@ -140,7 +158,7 @@ int main(int argc, char **argv)
         t_pull = slowest(pull) / rounds;
         MPI_Win_free(&win);
     }
-    if (rc != MPI_SUCCESS && rank == 0) {
+    if (rc != MPI_SUCCESS && rank == 0 && !only_sync) {
         char s[MPI_MAX_ERROR_STRING];
         int l;
         MPI_Error_string(rc, s, &l);
@@ -151,14 +169,17 @@ int main(int argc, char **argv)
         if (json) {
             printf("{\"ranks\":%d,\"floats\":%zu,\"rounds\":%d,\"allreduce_s\":%.6f,"
                    "\"dist_sync_s\":%.6f,\"dist_sync_comm_s\":%.6f,\"dist_sync_bytes\":%zu,"
+                   "\"dist_sync_polled_s\":%.6f,\"dist_sync_polled_comm_s\":%.6f,"
                    "\"server_s\":%.6f,\"server_push_s\":%.6f,\"server_pull_s\":%.6f}\n",
-                   size, n, rounds, t_allreduce, t_sync, t_sync_comm, bytes, t_server, t_push, t_pull);
+                   size, n, rounds, t_allreduce, t_sync, t_sync_comm, bytes, t_poll, t_poll_comm, t_server,
+                   t_push, t_pull);
         } else {
             printf("%d ranks, %zu floats (%.2f MB), %d rounds; seconds per round, slowest rank\n",
                    size, n, mb, rounds);
             printf("  allreduce of deltas          %9.4f\n", t_allreduce);
             printf("  dist_sync round              %9.4f  (in MPI %.4f; %zu bytes in per rank)\n",
                    t_sync, t_sync_comm, bytes);
+            printf("  dist_sync round, polled      %9.4f  (in MPI %.4f)\n", t_poll, t_poll_comm);
             printf("  server: accumulate + get     %9.4f  (push %.4f, pull %.4f)\n", t_server,
                    t_push, t_pull);
         }

@@ -4,7 +4,7 @@
 # script creates), with TCP as the only transport, so the run shows that nothing between the
 # ranks goes through shared memory. Nothing outside the namespaces is contacted.
 # Usage: dist_netns.sh PROGRAM [ARGS...]   (needs root; skips with exit 77 and a reason when
-# namespaces cannot be created here)
+# namespaces cannot be created here). Prints the bytes each side sent over the veth pair.
 set -u
 command -v mpirun >/dev/null 2>&1 || { echo "SKIP: mpirun not found (Debian: openmpi-bin)"; exit 77; }
 command -v ip >/dev/null 2>&1 || { echo "SKIP: the ip tool is missing (Debian: iproute2)"; exit 77; }
@@ -64,4 +64,10 @@ run sh -c 'echo "rank $OMPI_COMM_WORLD_RANK in netns $(ip netns identify $$)"' >
 cat "$tmp/where"
 grep -q "rank 0 in netns $nsa" "$tmp/where" && grep -q "rank 1 in netns $nsb" "$tmp/where" || {
   echo "dist_netns: the ranks did not land one per namespace"; exit 1; }
+tx() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/tx_bytes"; }
+a0=$(tx "$nsa" "$va"); b0=$(tx "$nsb" "$vb")
+set +e
 run "$@"
+rc=$?
+echo "dist_netns: bytes sent over the veth pair: rank 0 -> 1: $(( $(tx "$nsa" "$va") - a0 )), rank 1 -> 0: $(( $(tx "$nsb" "$vb") - b0 )) (the whole job, start-up included)"
+exit $rc

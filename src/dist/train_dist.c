@@ -162,9 +162,10 @@ int train_dist_start(train_dist *t, train_shared *sh, char *err, size_t errlen)
     t->seen_flags = sh->flags;
     t->seen_pushes = pushes_now(t);
     t->next_due = t->a->sync_every;
-    tell(t, "dist: rank %d of %d on %s, from step %" PRId64 ", episode %" PRId64
+    tell(t, "dist: rank %d of %d on %s (pid %ld), from step %" PRId64 ", episode %" PRId64
             "; a round every %" PRId64 " steps of this node",
-         t->rank, t->size, dist_host(t->d, t->rank), sh->steps, sh->episodes, t->a->sync_every);
+         t->rank, t->size, dist_host(t->d, t->rank), (long)getpid(), sh->steps, sh->episodes,
+         t->a->sync_every);
     return 0;
 }
 
