@@ -256,6 +256,7 @@ static void test_flag(const uint8_t *in, size_t n)
         int d = 0;
         size_t i;
         double ret = 0, x_sum = 0, t_sum = 0, progress = 0, complete = 0, death = 0, score = 0;
+        double coins = 0, power = 0;
         int start_time = ram_time(ram);
         for (i = 0; i < n && !d; i++) {
             float r;
@@ -267,6 +268,8 @@ static void test_flag(const uint8_t *in, size_t n)
             complete += info.r_complete;
             death += info.r_death;
             score += info.r_score;
+            coins += info.r_coins;
+            power += info.r_powerup;
         }
         CHECK_EQ_INT(d, 1);
         CHECK_EQ_INT(i, n); /* done exactly on the last input */
@@ -284,9 +287,41 @@ static void test_flag(const uint8_t *in, size_t n)
             CHECK(complete == 50.0);
             CHECK(progress == (double)(info.x_pos_max - 40));
             CHECK(score > 0 && score * 100.0 > info.score - 0.5 && score * 100.0 < info.score + 0.5);
+            CHECK(coins == 5.0 * info.coins);
+            CHECK(power == 5.0 * info.status);
+            CHECK(info.coins > 0);
         }
         env_free(e);
     }
+}
+
+/* The shaped reward's power-up term: poke the status byte as a mushroom would. */
+static void test_shaped_powerup(void)
+{
+    env_config c;
+    env_config_default(&c);
+    c.reward = "shaped";
+    c.frame_skip = 1;
+    c.pixels = 0;
+    char err[256];
+    env *e;
+    if (env_create(&e, &c, rom_dir, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        testlib_failures++;
+        return;
+    }
+    env_info in;
+    env_reset(e, NULL, &in);
+    nes_ram(env_nes(e))[0x0756] = 1; /* tall */
+    float r;
+    int d;
+    CHECK(env_step(e, 0, NULL, &r, &d, &in, err, sizeof err) == 0);
+    CHECK(in.r_powerup == 5.0f);
+    CHECK(r == 5.0f);
+    CHECK_EQ_INT(in.status, ENV_STATUS_TALL);
+    CHECK(env_step(e, 0, NULL, &r, &d, &in, err, sizeof err) == 0);
+    CHECK(in.r_powerup == 0.0f);
+    env_free(e);
 }
 
 /* The full game goes on after the flag: the slide, the castle walk and 1-2's
@@ -551,6 +586,7 @@ int main(void)
     test_reward_from_ram(in, n);
     test_flag(in, n);
     test_full_game_flag(in, n);
+    test_shaped_powerup();
     test_reset_is_copy();
     test_pixels_do_not_change_play(in, n);
     test_random_stages();
