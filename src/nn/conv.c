@@ -105,11 +105,12 @@ static void im2row_u8(float *rows, const uint8_t *inp, const float *table, const
                 for (int c = 0; c < C; c++)
                     for (int ky = 0; ky < K; ky++, p += K) {
                         int y = oy * S - P + ky, x0 = ox * S - P;
-                        const uint8_t *src = inp + (((size_t)b * C + c) * H + y) * W;
                         if (y < 0 || y >= H) {
                             memset(p, 0, sizeof(float) * K);
                             continue;
                         }
+                        /* Only now: with y < 0 the row address would lie before inp. */
+                        const uint8_t *src = inp + (((size_t)b * C + c) * H + y) * W;
                         for (int kx = 0; kx < K; kx++) {
                             int x = x0 + kx;
                             p[kx] = x < 0 || x >= W ? 0.0f : table[src[x]];
