@@ -13,8 +13,10 @@
  *
  * Why allreduce and not a parameter server on rank 0 (MPI_Accumulate into a window, MPI_Get,
  * passive-target locks): measured in bench/RESULTS.md "## Distributed" on a MarioNet-sized
- * buffer; the allreduce round was the faster one, it loads every link evenly where the server
- * serialises K pushes and K pulls through rank 0's link, and it needs no lock discipline.
+ * buffer, the allreduce round was 1.3-2x faster over TCP with 2 ranks (the server won only
+ * inside one machine, where its window is shared memory); a ring allreduce loads every link
+ * evenly where the server pushes 2K copies of the model through rank 0's link; and it needs no
+ * lock discipline.
  *
  * Failure model (Open MPI 4.1, measured; see README "## Distributed"): when a rank dies, the
  * launcher sends the others SIGCONT, then SIGTERM one second later, then SIGKILL one second
