@@ -69,7 +69,7 @@ static inline __attribute__((always_inline)) void wr(nes *n, uint16_t addr, uint
 /* Code fetches are almost always from PRG ROM: test that first. */
 static inline __attribute__((always_inline)) uint8_t fetch(nes *n, uint16_t addr, struct bus *b)
 {
-    if (addr >= 0x8000) {
+    if (__builtin_expect(addr >= 0x8000, 1)) {
         /* One table load and one byte load: the bank's address minus $8000 + 8 KiB * i. */
         uint8_t v = *(const uint8_t *)(b->code[addr >> 13] + addr);
         b->open_bus = v;
