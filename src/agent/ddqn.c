@@ -135,6 +135,10 @@ float ddqn_compute_grad(ddqn *a, const replay_batch *b, int n)
     const size_t ob = (size_t)a->obs_bytes;
     if (n > a->cfg.batch_size)
         n = a->cfg.batch_size;
+    if (n < 1) { /* an empty batch has no loss: a zero gradient, so a following step is harmless */
+        nn_zero_grad(&a->online);
+        return a->last_loss = 0.0f;
+    }
     /* Q_online(s') picks the actions; Q_target(s') values them (Double DQN). */
     const float *q;
     int fused = b->next_states == b->states + (size_t)n * ob;
