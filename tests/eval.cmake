@@ -9,5 +9,6 @@ foreach(case usage render plot table record window)
            COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/eval_cli.sh ${case} $<TARGET_FILE:smbrl>
                    $<TARGET_FILE:eval_make_ckpt> ${CMAKE_CURRENT_BINARY_DIR}/eval_cli_${case}
                    "$ENV{SMBRL_ROM_DIR}")
-  set_tests_properties(eval_cli_${case} PROPERTIES LABELS "unit;cli" SKIP_RETURN_CODE 77)
+  set_tests_properties(eval_cli_${case} PROPERTIES LABELS "unit;cli" SKIP_RETURN_CODE 77
+                       ENVIRONMENT "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/eval_lsan.supp")
 endforeach()
