@@ -82,6 +82,7 @@ static void test_hud(void)
     free(rgb);
 }
 
+#if defined(SMBRL_HAVE_GIF) || defined(SMBRL_HAVE_PNG)
 /* pixel (x, y) of src (w wide) at scale s equals the scaled canvas everywhere */
 static int same_scaled(const uint8_t *canvas, const uint8_t *src, int w, int h, int s)
 {
@@ -91,6 +92,7 @@ static int same_scaled(const uint8_t *canvas, const uint8_t *src, int w, int h, 
                 return 0;
     return 1;
 }
+#endif
 
 #ifdef SMBRL_HAVE_GIF
 /* Decodes a GIF into composed RGB frames (canvas w x h), honouring "leave in place". */

@@ -29,6 +29,8 @@ static void usage(FILE *out)
             "  --window N    episodes in the moving average (default: 100, fewer for short runs)\n");
 }
 
+#ifdef SMBRL_HAVE_CAIRO
+
 typedef struct episode_row {
     double step, wall, ret, x, flag;
 } episode_row;
@@ -104,8 +106,6 @@ static long read_metrics(const char *path, episode_row **out)
     *out = rows;
     return (long)n;
 }
-
-#ifdef SMBRL_HAVE_CAIRO
 
 /* A "nice" tick spacing (1, 2 or 5 times a power of ten) for about `want` ticks. */
 static double tick_step(double span, int want)
