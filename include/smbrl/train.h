@@ -93,7 +93,7 @@ typedef struct train_summary {
     int64_t steps, episodes, updates, pushes_per_worker[TRAIN_MAX_WORKERS];
     int64_t steps_run;             /* steps of this run (steps counts a resumed run's too) */
     int64_t restarts;
-    double wall_s;                 /* this run only, setup excluded */
+    double wall_s;                 /* this run: workers started to workers ended */
     double env_s, act_s, learn_s, sync_s, other_s; /* summed over workers */
     int stopped_by_signal;
     char last_checkpoint[1200];

@@ -717,6 +717,7 @@ int train_run(const train_args *args, const train_hooks *h, train_summary *summa
             last_report = now;
         }
     }
+    double t_end = mono(); /* speed figures leave out the final checkpoint */
     while (waitpid(-1, NULL, WNOHANG) > 0)
         ;
     drain(s);
@@ -737,7 +738,7 @@ int train_run(const train_args *args, const train_hooks *h, train_summary *summa
         summary->episodes = sh->episodes;
         summary->updates = total_pushes(s, NULL, NULL) - pushes_at_start;
         summary->restarts = s->restarts;
-        summary->wall_s = mono() - s->t0;
+        summary->wall_s = t_end - s->t0;
         summary->stopped_by_signal = by_signal;
         for (int w = 0; w < a.num_processes; w++) {
             summary->pushes_per_worker[w] = sh->slot[w].pushes;
