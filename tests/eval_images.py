@@ -102,10 +102,10 @@ def xwd(path, r, g, b):
     header_size, version, _, depth, w, h = f[0], f[1], f[2], f[3], f[4], f[5]
     byte_order, bpp, bpl = f[7], f[11], f[12]
     rmask, gmask, bmask, ncolors = f[14], f[15], f[16], f[19]
-    # Xvfb's 24-bit screens say 24 bits per pixel but pad each pixel to 4 bytes: trust the
-    # line length
-    size = bpl // w if w else 0
-    assert version == 7 and depth >= 24 and size in (3, 4) and bpp in (24, 32), \
+    # Xvfb's 24-bit screens store 3 bytes per pixel and pad each line (4096 bytes for 1024
+    # pixels): step by bits_per_pixel, start lines at bytes_per_line
+    size = bpp // 8
+    assert version == 7 and depth >= 24 and size in (3, 4) and bpl >= size * w, \
         "unexpected xwd %r" % (f[:13],)
     pos = header_size + 12 * ncolors
     little = byte_order == 0
