@@ -191,6 +191,11 @@ static int run_task(const eval_opts *o, const ckpt_info *ci, const nn_model *m, 
     frame_ctx fc = {.png_dir = NULL, .window = window, .hud = o->hud, .scale = o->scale};
     fc.fps = o->fps > 0 ? o->fps : 60.0 / ci->frame_skip;
     fc.rgb = malloc((size_t)NES_WIDTH * (NES_HEIGHT + REC_HUD_HEIGHT) * 3);
+    if (!fc.rgb) {
+        fprintf(stderr, "smbrl eval: out of memory\n");
+        env_free(e);
+        return 1;
+    }
     const int rows = NES_HEIGHT + (o->hud ? REC_HUD_HEIGHT : 0);
     int rc = 0;
     memset(res, 0, sizeof *res);
