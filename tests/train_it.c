@@ -506,6 +506,20 @@ static void case_errors(void)
     snprintf(e, sizeof e, "%s/render.err", work);
     CHECK_EQ_INT(rc, 2);
     CHECK(file_has(e, "needs a display") || file_has(e, "needs SDL2"));
+    /* --help documents the seed's flags */
+    const char *a13[] = {"train", "--help", NULL};
+    CHECK_EQ_INT(run("help", a13), 0);
+    snprintf(e, sizeof e, "%s/help.out", work);
+    const char *flags[] = {"--num-processes", "--batch-size", "--render", "--burnin", "--episodes",
+                           "--sync-every", "--save-every", "--resume", "--max-steps",
+                           "--threads-per-process", "--target-sync-every", "--exploration-decay"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        CHECK(file_has(e, flags[i]));
+    /* no ROM anywhere */
+    unsetenv("SMBRL_ROM_DIR");
+    unsetenv("SMBRL_ROM");
+    const char *a14[] = {"train", "--run-dir", dir, NULL};
+    expect_fail("noromflag", a14, 2, "no ROM");
 }
 
 int main(int argc, char **argv)
