@@ -12,3 +12,6 @@ foreach(case usage render plot table record window)
   set_tests_properties(eval_cli_${case} PROPERTIES LABELS "unit;cli" SKIP_RETURN_CODE 77
                        ENVIRONMENT "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/eval_lsan.supp")
 endforeach()
+# The table case trains for real and sets up all 32 stages, the window case drives Xvfb: minutes
+# under ASan for code the record case already runs there. They run in the release pass only.
+set_tests_properties(eval_cli_table eval_cli_window PROPERTIES LABELS "cli;integration")
