@@ -1,12 +1,12 @@
 /* checkpoint.c: the "smbrl-dqn-1" model checkpoint files (see checkpoint.h): resolving
  * a run directory to a file, metadata, loading weights into an nn_model, saving. */
+#include "util/error.h"
 #include "smbrl/checkpoint.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,17 +14,6 @@
 
 #include "smbrl/env.h"
 #include "smbrl/safetensors.h"
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 void ckpt_model_path(char *out, size_t outlen, const char *dir, int64_t step)
 {
@@ -51,21 +40,21 @@ int ckpt_resolve(const char *path, int which, char *out, size_t outlen, char *er
 {
     struct stat st;
     if (stat(path, &st) < 0)
-        return fail(err, errlen, "%s: %s", path, strerror(errno));
+        return smbrl_fail(err, errlen, "%s: %s", path, strerror(errno));
     if (!S_ISDIR(st.st_mode)) {
         if ((size_t)snprintf(out, outlen, "%s", path) >= outlen)
-            return fail(err, errlen, "%s: path too long", path);
+            return smbrl_fail(err, errlen, "%s: path too long", path);
         return 0;
     }
     if (which == CKPT_BEST) {
         if ((size_t)snprintf(out, outlen, "%s/best.safetensors", path) >= outlen)
-            return fail(err, errlen, "%s: path too long", path);
+            return smbrl_fail(err, errlen, "%s: path too long", path);
         if (stat(out, &st) == 0 && S_ISREG(st.st_mode))
             return 0;
     }
     DIR *d = opendir(path);
     if (!d)
-        return fail(err, errlen, "%s: %s", path, strerror(errno));
+        return smbrl_fail(err, errlen, "%s: %s", path, strerror(errno));
     int64_t best = -1;
     struct dirent *de;
     while ((de = readdir(d))) {
@@ -75,7 +64,7 @@ int ckpt_resolve(const char *path, int which, char *out, size_t outlen, char *er
     }
     closedir(d);
     if (best < 0)
-        return fail(err, errlen, "%s: no checkpoint (model_<step>.safetensors) in this directory", path);
+        return smbrl_fail(err, errlen, "%s: no checkpoint (model_<step>.safetensors) in this directory", path);
     ckpt_model_path(out, outlen, path, best);
     return 0;
 }
@@ -85,9 +74,9 @@ static int copy_meta(const st_file *f, const char *path, const char *key, char *
 {
     const char *v = st_meta(f, key);
     if (!v)
-        return fail(err, errlen, "%s: not an smbrl checkpoint: metadata lacks \"%s\"", path, key);
+        return smbrl_fail(err, errlen, "%s: not an smbrl checkpoint: metadata lacks \"%s\"", path, key);
     if (strlen(v) >= n)
-        return fail(err, errlen, "%s: metadata \"%s\" is too long", path, key);
+        return smbrl_fail(err, errlen, "%s: metadata \"%s\" is too long", path, key);
     memcpy(dst, v, strlen(v) + 1);
     return 0;
 }
@@ -98,11 +87,11 @@ static int meta_i64(const st_file *f, const char *path, const char *key, int64_t
     const char *v = st_meta(f, key);
     char *end;
     if (!v)
-        return fail(err, errlen, "%s: not an smbrl checkpoint: metadata lacks \"%s\"", path, key);
+        return smbrl_fail(err, errlen, "%s: not an smbrl checkpoint: metadata lacks \"%s\"", path, key);
     errno = 0;
     long long x = strtoll(v, &end, 10);
     if (errno || end == v || *end || x < 0)
-        return fail(err, errlen, "%s: metadata \"%s\" is not a count: \"%s\"", path, key, v);
+        return smbrl_fail(err, errlen, "%s: metadata \"%s\" is not a count: \"%s\"", path, key, v);
     *out = (int64_t)x;
     return 0;
 }
@@ -112,9 +101,9 @@ static int info_from(const st_file *f, const char *path, ckpt_info *info, char *
     memset(info, 0, sizeof *info);
     const char *fmt = st_meta(f, "format");
     if (!fmt)
-        return fail(err, errlen, "%s: not an smbrl checkpoint (no \"format\" metadata)", path);
+        return smbrl_fail(err, errlen, "%s: not an smbrl checkpoint (no \"format\" metadata)", path);
     if (strcmp(fmt, CKPT_FORMAT))
-        return fail(err, errlen, "%s: checkpoint format \"%s\", expected \"%s\"", path, fmt, CKPT_FORMAT);
+        return smbrl_fail(err, errlen, "%s: checkpoint format \"%s\", expected \"%s\"", path, fmt, CKPT_FORMAT);
     int64_t fs = 0;
     if (copy_meta(f, path, "task", info->task, sizeof info->task, err, errlen) < 0 ||
         copy_meta(f, path, "actions", info->actions, sizeof info->actions, err, errlen) < 0 ||
@@ -125,15 +114,15 @@ static int info_from(const st_file *f, const char *path, ckpt_info *info, char *
         meta_i64(f, path, "episode", &info->episode, err, errlen) < 0)
         return -1;
     if (fs < 1 || fs > 1000)
-        return fail(err, errlen, "%s: frame_skip %" PRId64 " out of range", path, fs);
+        return smbrl_fail(err, errlen, "%s: frame_skip %" PRId64 " out of range", path, fs);
     info->frame_skip = (int)fs;
     const char *e = st_meta(f, "epsilon");
     char *end;
     if (!e)
-        return fail(err, errlen, "%s: not an smbrl checkpoint: metadata lacks \"epsilon\"", path);
+        return smbrl_fail(err, errlen, "%s: not an smbrl checkpoint: metadata lacks \"epsilon\"", path);
     info->epsilon = strtod(e, &end);
     if (end == e || *end || !(info->epsilon >= 0.0 && info->epsilon <= 1.0))
-        return fail(err, errlen, "%s: metadata \"epsilon\" is not in [0, 1]: \"%s\"", path, e);
+        return smbrl_fail(err, errlen, "%s: metadata \"epsilon\" is not in [0, 1]: \"%s\"", path, e);
     info->mean_return = NAN;
     const char *mr = st_meta(f, "mean_return_100");
     if (mr)
@@ -155,14 +144,14 @@ int ckpt_spec(const ckpt_info *info, nn_spec *spec, char *err, size_t errlen)
 {
     const env_action_set *as = env_action_set_find(info->actions);
     if (!as)
-        return fail(err, errlen, "unknown action set \"%s\" in checkpoint", info->actions);
+        return smbrl_fail(err, errlen, "unknown action set \"%s\" in checkpoint", info->actions);
     int dueling;
     if (!strcmp(info->model, "marionet"))
         dueling = 0;
     else if (!strcmp(info->model, "marionet-dueling"))
         dueling = 1;
     else
-        return fail(err, errlen, "unknown model \"%s\" in checkpoint", info->model);
+        return smbrl_fail(err, errlen, "unknown model \"%s\" in checkpoint", info->model);
     nn_spec_marionet(spec, ENV_STACK, ENV_OBS_H, ENV_OBS_W, as->n, dueling);
     return 0;
 }
@@ -197,12 +186,12 @@ int ckpt_load(const char *path, nn_model *m, ckpt_info *info_out, char *err, siz
                     err, errlen) < 0) {
             char why[300];
             snprintf(why, sizeof why, "%s", err);
-            fail(err, errlen, "%s: tensor %s: %s", file, name, why);
+            smbrl_fail(err, errlen, "%s: tensor %s: %s", file, name, why);
             goto bad;
         }
         for (size_t i = 0; i < p->count; i++)
             if (!isfinite(m->params[p->offset + i])) {
-                fail(err, errlen, "%s: tensor %s holds a non-finite value", file, name);
+                smbrl_fail(err, errlen, "%s: tensor %s holds a non-finite value", file, name);
                 goto bad;
             }
     }

@@ -6,26 +6,15 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "util/error.h"
 #include "smbrl/checkpoint.h"
 #include "smbrl/safetensors.h"
 #include "train/train_internal.h"
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 void train_args_default(train_args *a)
 {
@@ -53,37 +42,37 @@ void train_args_default(train_args *a)
 int train_args_check(const train_args *a, char *err, size_t errlen)
 {
     if (a->num_processes < 1 || a->num_processes > TRAIN_MAX_WORKERS)
-        return fail(err, errlen, "--num-processes must be between 1 and %d", TRAIN_MAX_WORKERS);
+        return smbrl_fail(err, errlen, "--num-processes must be between 1 and %d", TRAIN_MAX_WORKERS);
     if (a->batch_size < 1 || a->batch_size > 4096)
-        return fail(err, errlen, "--batch-size must be between 1 and 4096");
+        return smbrl_fail(err, errlen, "--batch-size must be between 1 and 4096");
     if (a->learn_every < 1)
-        return fail(err, errlen, "--learn-every must be at least 1");
+        return smbrl_fail(err, errlen, "--learn-every must be at least 1");
     if (a->frame_skip < 1 || a->frame_skip > 100)
-        return fail(err, errlen, "--frame-skip must be between 1 and 100");
+        return smbrl_fail(err, errlen, "--frame-skip must be between 1 and 100");
     if (a->threads_per_process < 1 || a->threads_per_process > 64)
-        return fail(err, errlen, "--threads-per-process must be between 1 and 64");
+        return smbrl_fail(err, errlen, "--threads-per-process must be between 1 and 64");
     if (a->burnin < 0)
-        return fail(err, errlen, "--burnin must not be negative");
+        return smbrl_fail(err, errlen, "--burnin must not be negative");
     if (a->episodes < 1)
-        return fail(err, errlen, "--episodes must be at least 1");
+        return smbrl_fail(err, errlen, "--episodes must be at least 1");
     if (a->sync_every < 1 || a->save_every < 1 || a->target_sync_every < 1)
-        return fail(err, errlen, "--sync-every, --save-every and --target-sync-every must be at least 1");
+        return smbrl_fail(err, errlen, "--sync-every, --save-every and --target-sync-every must be at least 1");
     if (a->memory_size < a->batch_size)
-        return fail(err, errlen, "--memory-size must be at least --batch-size");
+        return smbrl_fail(err, errlen, "--memory-size must be at least --batch-size");
     if (a->max_steps < 0)
-        return fail(err, errlen, "--max-steps must not be negative");
+        return smbrl_fail(err, errlen, "--max-steps must not be negative");
     if (!(a->lr > 0 && a->lr < 1))
-        return fail(err, errlen, "--lr must be in (0, 1)");
+        return smbrl_fail(err, errlen, "--lr must be in (0, 1)");
     if (!(a->gamma >= 0 && a->gamma <= 1))
-        return fail(err, errlen, "--gamma must be in [0, 1]");
+        return smbrl_fail(err, errlen, "--gamma must be in [0, 1]");
     if (!(a->eps_decay > 0 && a->eps_decay <= 1))
-        return fail(err, errlen, "--exploration-decay must be in (0, 1]");
+        return smbrl_fail(err, errlen, "--exploration-decay must be in (0, 1]");
     if (!(a->eps_min >= 0 && a->eps_min <= 1))
-        return fail(err, errlen, "--exploration-min must be in [0, 1]");
+        return smbrl_fail(err, errlen, "--exploration-min must be in [0, 1]");
     if (!(a->log_every > 0))
-        return fail(err, errlen, "--log-every must be positive");
+        return smbrl_fail(err, errlen, "--log-every must be positive");
     if (!env_action_set_find(a->actions))
-        return fail(err, errlen, "unknown action set '%s' (right, simple, complex, tutorial, nes)",
+        return smbrl_fail(err, errlen, "unknown action set '%s' (right, simple, complex, tutorial, nes)",
                     a->actions);
     return 0;
 }
@@ -163,7 +152,7 @@ int train_args_from_json(train_args *a, const char *json, char *err, size_t errl
     cJSON *o = cJSON_Parse(json);
     if (!cJSON_IsObject(o)) {
         cJSON_Delete(o);
-        return fail(err, errlen, "the saved arguments are not a JSON object");
+        return smbrl_fail(err, errlen, "the saved arguments are not a JSON object");
     }
     get_str(o, "rom", a->rom, sizeof a->rom);
     get_str(o, "task", a->task, sizeof a->task);
@@ -214,11 +203,11 @@ int train_resolve_state(const char *path, char *out, size_t outlen, char *err, s
 {
     struct stat st;
     if (stat(path, &st) < 0)
-        return fail(err, errlen, "--resume %s: %s", path, strerror(errno));
+        return smbrl_fail(err, errlen, "--resume %s: %s", path, strerror(errno));
     if (S_ISDIR(st.st_mode)) {
         DIR *d = opendir(path);
         if (!d)
-            return fail(err, errlen, "--resume %s: %s", path, strerror(errno));
+            return smbrl_fail(err, errlen, "--resume %s: %s", path, strerror(errno));
         int64_t best = -1;
         struct dirent *de;
         while ((de = readdir(d))) {
@@ -228,7 +217,7 @@ int train_resolve_state(const char *path, char *out, size_t outlen, char *err, s
         }
         closedir(d);
         if (best < 0)
-            return fail(err, errlen, "--resume %s: no state_<step>.safetensors in this directory", path);
+            return smbrl_fail(err, errlen, "--resume %s: no state_<step>.safetensors in this directory", path);
         snprintf(out, outlen, "%s/state_%" PRId64 ".safetensors", path, best);
         return 0;
     }
@@ -240,11 +229,11 @@ int train_resolve_state(const char *path, char *out, size_t outlen, char *err, s
         int dl = (int)(base - path);
         snprintf(out, outlen, "%.*sstate_%lld.safetensors", dl, path, step);
         if (stat(out, &st) < 0)
-            return fail(err, errlen, "--resume %s: its training state %s is missing", path, out);
+            return smbrl_fail(err, errlen, "--resume %s: its training state %s is missing", path, out);
         return 0;
     }
     if ((size_t)snprintf(out, outlen, "%s", path) >= outlen)
-        return fail(err, errlen, "--resume %s: path too long", path);
+        return smbrl_fail(err, errlen, "--resume %s: path too long", path);
     return 0;
 }
 
@@ -256,7 +245,7 @@ int train_state_args(const char *state_path, train_args *a, char *err, size_t er
     const char *fmt = st_meta(f, "format"), *args = st_meta(f, "args");
     int rc = 0;
     if (!fmt || strcmp(fmt, TRAIN_STATE_FORMAT) || !args)
-        rc = fail(err, errlen, "%s: not an smbrl training state (format %s expected)", state_path,
+        rc = smbrl_fail(err, errlen, "%s: not an smbrl training state (format %s expected)", state_path,
                   TRAIN_STATE_FORMAT);
     else if (train_args_from_json(a, args, err, errlen) < 0)
         rc = -1;
@@ -295,7 +284,7 @@ int train_state_save(const char *path, const train_state *st, const train_args *
     };
     char args[CKPT_ARGS_MAX], v[8][40];
     if (train_args_to_json(a, args, sizeof args) < 0)
-        return fail(err, errlen, "the arguments do not fit in a checkpoint");
+        return smbrl_fail(err, errlen, "the arguments do not fit in a checkpoint");
     snprintf(v[0], sizeof v[0], "%" PRId64, st->step);
     snprintf(v[1], sizeof v[1], "%" PRId64, st->episodes);
     snprintf(v[2], sizeof v[2], "%" PRId64, st->flags);
@@ -318,10 +307,10 @@ static int meta_num(const st_file *f, const char *path, const char *key, double 
     const char *s = st_meta(f, key);
     char *end;
     if (!s)
-        return fail(err, errlen, "%s: training state lacks \"%s\"", path, key);
+        return smbrl_fail(err, errlen, "%s: training state lacks \"%s\"", path, key);
     *out = strtod(s, &end);
     if (end == s || *end)
-        return fail(err, errlen, "%s: training state \"%s\" is not a number: \"%s\"", path, key, s);
+        return smbrl_fail(err, errlen, "%s: training state \"%s\" is not a number: \"%s\"", path, key, s);
     return 0;
 }
 
@@ -331,11 +320,11 @@ static int meta_int(const st_file *f, const char *path, const char *key, int64_t
     const char *s = st_meta(f, key);
     char *end;
     if (!s)
-        return fail(err, errlen, "%s: training state lacks \"%s\"", path, key);
+        return smbrl_fail(err, errlen, "%s: training state lacks \"%s\"", path, key);
     errno = 0;
     long long x = strtoll(s, &end, 10);
     if (errno || end == s || *end || x < 0)
-        return fail(err, errlen, "%s: training state \"%s\" is not a count: \"%s\"", path, key, s);
+        return smbrl_fail(err, errlen, "%s: training state \"%s\" is not a count: \"%s\"", path, key, s);
     *out = (int64_t)x;
     return 0;
 }
@@ -349,7 +338,7 @@ int train_state_load(const char *path, train_state *st, train_args *a, const nn_
     int rc = -1;
     const char *fmt = st_meta(f, "format"), *args = st_meta(f, "args");
     if (!fmt || strcmp(fmt, TRAIN_STATE_FORMAT) || !args) {
-        fail(err, errlen, "%s: not an smbrl training state (format %s expected)", path, TRAIN_STATE_FORMAT);
+        smbrl_fail(err, errlen, "%s: not an smbrl training state (format %s expected)", path, TRAIN_STATE_FORMAT);
         goto out;
     }
     if (a && train_args_from_json(a, args, err, errlen) < 0)
@@ -371,18 +360,18 @@ int train_state_load(const char *path, train_state *st, train_args *a, const nn_
         char why[400];
         if (st_read(f, names[i], ST_F32, 1, &np, dst[i], sizeof(float) * layout->num_params, why,
                     sizeof why) < 0) {
-            fail(err, errlen, "%s: does not match this model: %s", path, why);
+            smbrl_fail(err, errlen, "%s: does not match this model: %s", path, why);
             goto out;
         }
         for (size_t k = 0; k < layout->num_params; k++)
             if (!isfinite(dst[i][k])) {
-                fail(err, errlen, "%s: tensor %s holds a non-finite value", path, names[i]);
+                smbrl_fail(err, errlen, "%s: tensor %s holds a non-finite value", path, names[i]);
                 goto out;
             }
     }
     const st_tensor *te = st_find(f, "worker.epsilon");
     if (!te || te->ndim != 1 || te->shape[0] < 1 || te->shape[0] > TRAIN_MAX_WORKERS) {
-        fail(err, errlen, "%s: training state lacks a valid worker.epsilon", path);
+        smbrl_fail(err, errlen, "%s: training state lacks a valid worker.epsilon", path);
         goto out;
     }
     int W = (int)te->shape[0];
@@ -399,7 +388,7 @@ int train_state_load(const char *path, train_state *st, train_args *a, const nn_
     st->n_workers = W;
     for (int w = 0; w < W; w++) {
         if (!(eps[w] >= 0 && eps[w] <= 1)) {
-            fail(err, errlen, "%s: worker %d epsilon %g is not in [0, 1]", path, w, eps[w]);
+            smbrl_fail(err, errlen, "%s: worker %d epsilon %g is not in [0, 1]", path, w, eps[w]);
             goto out;
         }
         memset(&st->slot[w], 0, sizeof st->slot[w]);
@@ -416,7 +405,7 @@ int train_state_load(const char *path, train_state *st, train_args *a, const nn_
         st_read(f, "recent.return", ST_F32, 1, &nr, st->recent_ret, sizeof(float) * (size_t)nr, err, errlen) < 0 ||
         st_read(f, "recent.x_pos", ST_F32, 1, &nr, st->recent_x, sizeof(float) * (size_t)nr, err, errlen) < 0) {
         if (nr < 0)
-            fail(err, errlen, "%s: training state lacks recent.return", path);
+            smbrl_fail(err, errlen, "%s: training state lacks recent.return", path);
         goto out;
     }
     st->n_recent = (int)nr;

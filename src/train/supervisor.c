@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/error.h"
 #include "smbrl/checkpoint.h"
 #include "smbrl/metrics.h"
 #include "smbrl/replay.h"
@@ -25,17 +26,6 @@
 #include "train/train_internal.h"
 
 #define RECENT 100
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static double mono(void)
 {
@@ -95,13 +85,13 @@ static int make_dirs(const char *path, char *err, size_t errlen)
 {
     char buf[1100];
     if ((size_t)snprintf(buf, sizeof buf, "%s", path) >= sizeof buf)
-        return fail(err, errlen, "run directory %s: path too long", path);
+        return smbrl_fail(err, errlen, "run directory %s: path too long", path);
     for (char *p = buf + 1;; p++) {
         if (*p == '/' || *p == 0) {
             char c = *p;
             *p = 0;
             if (mkdir(buf, 0777) < 0 && errno != EEXIST)
-                return fail(err, errlen, "cannot create run directory %s: %s", buf, strerror(errno));
+                return smbrl_fail(err, errlen, "cannot create run directory %s: %s", buf, strerror(errno));
             *p = c;
             if (!c)
                 break;
@@ -109,12 +99,12 @@ static int make_dirs(const char *path, char *err, size_t errlen)
     }
     struct stat st;
     if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
-        return fail(err, errlen, "run directory %s is not a directory", path);
+        return smbrl_fail(err, errlen, "run directory %s is not a directory", path);
     char probe[2400];
     snprintf(probe, sizeof probe, "%s/.smbrl-write-test.%ld", path, (long)getpid());
     int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (fd < 0)
-        return fail(err, errlen, "run directory %s is not writable: %s", path, strerror(errno));
+        return smbrl_fail(err, errlen, "run directory %s is not writable: %s", path, strerror(errno));
     close(fd);
     unlink(probe);
     return 0;
@@ -135,7 +125,7 @@ static int check_memory(const train_args *a, size_t num_params, char *err, size_
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
     double have = pages > 0 && psize > 0 ? (double)pages * (double)psize : 0;
     if (have > 0 && need > have)
-        return fail(err, errlen,
+        return smbrl_fail(err, errlen,
                     "replay memories of %" PRId64 " transitions x %d workers need about %.1f GiB, "
                     "more than this machine's %.1f GiB of RAM (lower --memory-size or --num-processes)",
                     a->memory_size, a->num_processes, need / 1073741824.0, have / 1073741824.0);
@@ -303,7 +293,7 @@ static int checkpoint(sup *s, char *err, size_t errlen)
     info.epsilon = eps / st.n_workers;
     info.mean_return = NAN;
     if (train_args_to_json(s->a, info.args, sizeof info.args) < 0)
-        return fail(err, errlen, "the arguments do not fit in a checkpoint");
+        return smbrl_fail(err, errlen, "the arguments do not fit in a checkpoint");
     char path[1200];
     ckpt_model_path(path, sizeof path, s->a->run_dir, st.step);
     if (ckpt_save(path, &s->layout, NULL, &info, err, errlen) < 0)
@@ -342,7 +332,7 @@ static int spawn(sup *s, int w, char *err, size_t errlen)
         fflush(s->logf);
     pid_t p = fork();
     if (p < 0)
-        return fail(err, errlen, "cannot start worker %d: %s", w, strerror(errno));
+        return smbrl_fail(err, errlen, "cannot start worker %d: %s", w, strerror(errno));
     if (p == 0)
         _exit(train_worker_main(&c));
     s->pids[w] = p;
@@ -385,7 +375,7 @@ static int reap(sup *s, int stopping, int *alive, char *err, size_t errlen)
         }
         if (mono() - s->started[w] < 5.0 && why[0]) {
             if (++s->quick_fails[w] >= 3)
-                return fail(err, errlen, "worker %d keeps failing: %s", w, why);
+                return smbrl_fail(err, errlen, "worker %d keeps failing: %s", w, why);
         } else {
             s->quick_fails[w] = 0;
         }
@@ -503,7 +493,7 @@ static int setup(sup *s, train_state *st, char *err, size_t errlen)
     if (train_args_check(a, err, errlen) < 0)
         return -1;
     if (!a->rom[0])
-        return fail(err, errlen, "no ROM: pass --rom FILE|DIR or set SMBRL_ROM / SMBRL_ROM_DIR");
+        return smbrl_fail(err, errlen, "no ROM: pass --rom FILE|DIR or set SMBRL_ROM / SMBRL_ROM_DIR");
     env_config ec;
     env_config_default(&ec);
     ec.task = a->task;
@@ -523,7 +513,7 @@ static int setup(sup *s, train_state *st, char *err, size_t errlen)
     s->snap_m = malloc(sizeof(float) * np);
     s->snap_v = malloc(sizeof(float) * np);
     if (!s->snap_m || !s->snap_v)
-        return fail(err, errlen, "out of memory");
+        return smbrl_fail(err, errlen, "out of memory");
     if (a->resume[0]) {
         char spath[1100];
         if (train_resolve_state(a->resume, spath, sizeof spath, err, errlen) < 0)
@@ -570,7 +560,7 @@ int train_run(const train_args *args, const train_hooks *h, train_summary *summa
     rate_win rw;
     memset(&rw, 0, sizeof rw);
     if (!st) {
-        fail(err, errlen, "out of memory");
+        smbrl_fail(err, errlen, "out of memory");
         goto out;
     }
     if (setup(s, st, err, errlen) < 0)
@@ -615,7 +605,7 @@ int train_run(const train_args *args, const train_hooks *h, train_summary *summa
     snprintf(p, sizeof p, "%s/train.log", a.run_dir);
     s->logf = fopen(p, "a");
     if (!s->logf) {
-        fail(err, errlen, "cannot open %s: %s", p, strerror(errno));
+        smbrl_fail(err, errlen, "cannot open %s: %s", p, strerror(errno));
         goto out;
     }
     if (tblog_open(&s->tb, a.run_dir, err, errlen) < 0)
@@ -682,7 +672,7 @@ int train_run(const train_args *args, const train_hooks *h, train_summary *summa
         }
         drain(s);
         if (s->err[0]) {
-            fail(err, errlen, "%s", s->err);
+            smbrl_fail(err, errlen, "%s", s->err);
             stopping = 1;
             __atomic_store_n(&sh->stop, 1, __ATOMIC_RELAXED);
         }
@@ -723,7 +713,7 @@ int train_run(const train_args *args, const train_hooks *h, train_summary *summa
     drain(s);
     interval_log(s, &l_pushes, &l_loss, &l_q, &l_t, &l_steps);
     if (s->err[0]) {
-        fail(err, errlen, "%s", s->err);
+        smbrl_fail(err, errlen, "%s", s->err);
         goto out;
     }
     if (checkpoint(s, err, errlen) < 0)
@@ -755,14 +745,14 @@ out:
     if (s->tb) {
         char why[256];
         if (tblog_close(s->tb, why, sizeof why) < 0 && !rc) {
-            fail(err, errlen, "%s", why);
+            smbrl_fail(err, errlen, "%s", why);
             rc = -1;
         }
     }
     if (s->mx) {
         char why[256];
         if (metrics_close(s->mx, why, sizeof why) < 0 && !rc) {
-            fail(err, errlen, "%s", why);
+            smbrl_fail(err, errlen, "%s", why);
             rc = -1;
         }
     }
