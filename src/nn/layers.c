@@ -154,9 +154,28 @@ void nn_relu_forward(float *out, const float *inp, size_t n)
         out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
 
+#ifdef NN_HAVE_AVX_PATH
+__attribute__((target("avx"))) static size_t relu_backward_avx(float *dinp, const float *dout,
+                                                               const float *out, size_t n)
+{
+    const __m256 zero = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 mask = _mm256_cmp_ps(_mm256_loadu_ps(out + i), zero, _CMP_GT_OQ);
+        _mm256_storeu_ps(dinp + i, _mm256_and_ps(mask, _mm256_loadu_ps(dout + i)));
+    }
+    return i;
+}
+#endif
+
 void nn_relu_backward(float *dinp, const float *dout, const float *out, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#ifdef NN_HAVE_AVX_PATH
+    if (__builtin_cpu_supports("avx"))
+        i = relu_backward_avx(dinp, dout, out, n);
+#endif
+    for (; i < n; i++)
         dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
 }
 
