@@ -509,6 +509,13 @@ int main(void)
     nn_spec_mlp(&spec, 10, hidden, 2, 3);
     test_model(&r, "MLP", &spec, 4);
     test_threads(&r, &spec, 5, 2);
+    /* Small batches split wide linear layers by features across threads (AVX and sgemm paths). */
+    int wide[2] = {64, 48};
+    nn_spec_mlp(&spec, 24, wide, 2, 5);
+    test_threads(&r, &spec, 3, 2);
+    int odd[1] = {40};
+    nn_spec_mlp(&spec, 13, odd, 1, 3);
+    test_threads(&r, &spec, 2, 2);
 
     test_init_and_table(&r);
     test_optim();

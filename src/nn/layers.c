@@ -77,7 +77,7 @@ static inline float hsum(__m256 v)
 /* out (B,OUT) = inp weight^T for B <= 8 (acting): sgemm would repack the whole weight matrix
  * (fc1: 6 MB) on every call, more work than the product itself. Rows past B repeat the last
  * one, so the loop body is fixed; a single row splits k over four chains for FMA latency. */
-__attribute__((target("avx2,fma"))) static void linear_small(float *out, const float *inp,
+__attribute__((target("avx2,fma"))) static void linear_small(float *out, size_t ldo, const float *inp,
                                                              const float *weight, int B, int IN, int OUT)
 {
     const float *x[8];
@@ -96,7 +96,7 @@ __attribute__((target("avx2,fma"))) static void linear_small(float *out, const f
             }
             for (; k < IN; k += 8)
                 a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(x[0] + k), a0);
-            out[j] = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+            out[j] = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3))); /* B == 1 */
             continue;
         }
         /* Named accumulators: -O2 does not unroll a loop over an array of them into registers. */
@@ -115,7 +115,7 @@ __attribute__((target("avx2,fma"))) static void linear_small(float *out, const f
         }
         const __m256 acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
         for (int b = 0; b < B; b++)
-            out[(size_t)b * OUT + j] = hsum(acc[b]);
+            out[(size_t)b * ldo + j] = hsum(acc[b]);
     }
 }
 #endif
@@ -125,7 +125,7 @@ void nn_linear_forward_act(float *out, const float *inp, const float *weight, co
 {
 #ifdef NN_HAVE_AVX_PATH
     if (B <= 8 && IN % 8 == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        linear_small(out, inp, weight, B, IN, OUT);
+        linear_small(out, (size_t)OUT, inp, weight, B, IN, OUT);
         nn_bias_act(out, bias, (size_t)B, OUT, relu);
         return;
     }
@@ -133,6 +133,23 @@ void nn_linear_forward_act(float *out, const float *inp, const float *weight, co
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OUT, IN, 1.0f, inp, IN, weight, IN, 0.0f,
                 out, OUT);
     nn_bias_act(out, bias, (size_t)B, OUT, relu);
+}
+
+void nn_linear_forward_cols(float *out, size_t ldo, const float *inp, const float *weight, const float *bias,
+                            int B, int IN, int OUT, int relu)
+{
+#ifdef NN_HAVE_AVX_PATH
+    if (B <= 8 && IN % 8 == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        linear_small(out, ldo, inp, weight, B, IN, OUT);
+    else
+#endif
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OUT, IN, 1.0f, inp, IN, weight, IN, 0.0f,
+                    out, (int)ldo);
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < OUT; j++) {
+            float v = out[(size_t)b * ldo + j] + bias[j];
+            out[(size_t)b * ldo + j] = relu && !(v > 0.0f) ? 0.0f : v;
+        }
 }
 
 void nn_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,

@@ -279,12 +279,12 @@ void nn_work_free(nn_work *w)
 }
 
 /* Forward of samples [b0, b0 + nb) of the batch; thread t uses scratch slot t. */
-static const float *forward_range(const nn_model *m, nn_work *w, const uint8_t *obs, int b0, int nb,
-                                  int t)
+static void forward_range(const nn_model *m, nn_work *w, const uint8_t *obs, int b0, int nb, int t,
+                          int from, int to)
 {
-    const float *x = NULL;
+    const float *x = from > 0 ? w->acts[from - 1] + (size_t)b0 * m->layers[from].in_numel : NULL;
     float *wperm = w->wperm + (size_t)t * w->wperm_floats;
-    for (int i = 0; i < m->spec.num_layers; i++) {
+    for (int i = from; i < to; i++) {
         const nn_layer *L = &m->layers[i];
         float *y = w->acts[i] ? w->acts[i] + (size_t)b0 * L->out_numel : NULL;
         const float *W = m->params + L->weight_offset, *bias = m->params + L->bias_offset;
@@ -334,7 +334,6 @@ static const float *forward_range(const nn_model *m, nn_work *w, const uint8_t *
         }
         x = y;
     }
-    return x;
 }
 
 /* Backward of samples [b0, b0 + nb); parameter gradients accumulate into grads. */
@@ -396,14 +395,44 @@ typedef struct nn_job {
     const float *dout;  /* backward */
     float *grads;
     int b0, nb, t;
+    int from, to;       /* forward: layers [from, to) */
+    int j0, j1;         /* features of layer `from`, when a small batch splits a linear layer */
     pthread_t tid;
 } nn_job;
 
 static void *forward_job(void *arg)
 {
     nn_job *j = arg;
-    forward_range(j->m, j->w, j->obs, j->b0, j->nb, j->t);
+    forward_range(j->m, j->w, j->obs, j->b0, j->nb, j->t, j->from, j->to);
     return NULL;
+}
+
+/* Features [j0, j1) of linear layer `from` for the whole batch (b0 = 0, nb = B). */
+static void *features_job(void *arg)
+{
+    nn_job *j = arg;
+    const nn_layer *L = &j->m->layers[j->from];
+    const float *W = j->m->params + L->weight_offset, *bias = j->m->params + L->bias_offset;
+    int relu = j->from + 1 < j->m->spec.num_layers && j->m->layers[j->from + 1].spec.kind == NN_RELU;
+    nn_linear_forward_cols(j->w->acts[j->from] + j->j0, (size_t)L->out_c, j->w->acts[j->from - 1],
+                           W + (size_t)j->j0 * L->in_c, bias + j->j0, j->nb, L->in_c, j->j1 - j->j0, relu);
+    return NULL;
+}
+
+/* Runs fn on jobs[1..T) in new threads and jobs[0] on the caller's; a thread that cannot be
+ * started runs on the caller's thread instead. */
+static void run_jobs(void *(*fn)(void *), nn_job *jobs, int T)
+{
+    int started[NN_MAX_THREADS] = {0};
+    for (int t = 1; t < T; t++)
+        started[t] = pthread_create(&jobs[t].tid, NULL, fn, &jobs[t]) == 0;
+    fn(&jobs[0]);
+    for (int t = 1; t < T; t++) {
+        if (started[t])
+            pthread_join(jobs[t].tid, NULL);
+        else
+            fn(&jobs[t]);
+    }
 }
 
 static void *backward_job(void *arg)
@@ -427,24 +456,41 @@ static int split(nn_work *w, int B, nn_job *jobs)
     return T;
 }
 
+/* Below this batch a thread's slice is a few samples, and every slice would read all of a
+ * linear layer's weights (fc1: 6 MB): threads then split linear layers by features instead. */
+#define NN_SMALL_BATCH 8
+
 const float *nn_forward(const nn_model *m, nn_work *w, const uint8_t *obs, int B)
 {
     if (B < 1 || B > w->max_batch)
         return NULL;
     w->batch = B;
+    const int nl = m->spec.num_layers;
     nn_job jobs[NN_MAX_THREADS];
-    int T = split(w, B, jobs), started[NN_MAX_THREADS] = {0};
-    for (int t = 1; t < T; t++) {
-        jobs[t].m = m, jobs[t].w = w, jobs[t].obs = obs;
-        started[t] = pthread_create(&jobs[t].tid, NULL, forward_job, &jobs[t]) == 0;
-        if (!started[t])
-            forward_range(m, w, obs, jobs[t].b0, jobs[t].nb, t);
+    int T = split(w, B, jobs);
+    int first_linear = nl;
+    if (T > 1 && B <= NN_SMALL_BATCH)
+        for (int i = 1; i < nl && first_linear == nl; i++)
+            if (m->layers[i].spec.kind == NN_LINEAR)
+                first_linear = i;
+    for (int t = 0; t < T; t++)
+        jobs[t].m = m, jobs[t].w = w, jobs[t].obs = obs, jobs[t].from = 0, jobs[t].to = first_linear;
+    run_jobs(forward_job, jobs, T);
+    T = w->threads;
+    for (int i = first_linear; i < nl; i++) {
+        const nn_layer *L = &m->layers[i];
+        if (L->spec.kind != NN_LINEAR || L->out_c < 16 * T) {
+            forward_range(m, w, obs, 0, B, 0, i, i + 1);
+            continue;
+        }
+        for (int t = 0; t < T; t++) {
+            jobs[t] = (nn_job){.m = m, .w = w, .nb = B, .from = i};
+            jobs[t].j0 = L->out_c * t / T;
+            jobs[t].j1 = L->out_c * (t + 1) / T;
+        }
+        run_jobs(features_job, jobs, T);
     }
-    forward_range(m, w, obs, jobs[0].b0, jobs[0].nb, 0);
-    for (int t = 1; t < T; t++)
-        if (started[t])
-            pthread_join(jobs[t].tid, NULL);
-    return w->acts[m->spec.num_layers - 1];
+    return w->acts[nl - 1];
 }
 
 void nn_backward(nn_model *m, nn_work *w, const float *dout) { nn_backward_batch(m, w, dout, w->batch); }

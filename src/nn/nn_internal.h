@@ -18,6 +18,10 @@ void nn_conv2d_forward_u8_act(float *out, float *rows, float *scratch, float *wp
                               const float *weight, const float *bias, const nn_conv_shape *s, int relu);
 void nn_linear_forward_act(float *out, const float *inp, const float *weight, const float *bias, int B,
                            int IN, int OUT, int relu);
+/* OUT of a layer's output features (weight and bias point at the first one) into out, whose
+ * rows are ldo floats apart: threads that share a small batch split a layer by features. */
+void nn_linear_forward_cols(float *out, size_t ldo, const float *inp, const float *weight, const float *bias,
+                            int B, int IN, int OUT, int relu);
 
 /* Direct convolution (conv_direct.c): NHWC input, no padding, OC and K*C multiples of 16,
  * AVX2 + FMA. wpat is the weight in patch order (OC, K, K, C); pack is OC*K*K*C scratch.
