@@ -5,7 +5,6 @@
 #include <limits.h>
 #include <mpi.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "smbrl/dist.h"
+#include "util/error.h"
 
 #define HOST_LEN 64
 
@@ -29,24 +29,13 @@ struct dist {
     uint64_t *sums;  /* size: checksums of a check */
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 static int mpi_fail(char *err, size_t errlen, const char *what, int rc)
 {
     char s[MPI_MAX_ERROR_STRING];
     int len = 0;
     if (MPI_Error_string(rc, s, &len) != MPI_SUCCESS)
         snprintf(s, sizeof s, "MPI error %d", rc);
-    return fail(err, errlen, "%s failed: %s", what, s);
+    return smbrl_fail(err, errlen, "%s failed: %s", what, s);
 }
 
 static double mono(void)
@@ -70,7 +59,7 @@ int dist_init(char *err, size_t errlen)
     int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != MPI_SUCCESS)
-        return fail(err, errlen, "MPI_Init failed (error %d): run under mpirun", rc);
+        return smbrl_fail(err, errlen, "MPI_Init failed (error %d): run under mpirun", rc);
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     return 0;
 }
@@ -95,14 +84,14 @@ int dist_create(dist **out, const dist_config *c, char *err, size_t errlen)
 {
     *out = NULL;
     if (!dist_active())
-        return fail(err, errlen, "MPI is not initialised (dist_init)");
+        return smbrl_fail(err, errlen, "MPI is not initialised (dist_init)");
     if (c->num_params == 0 || c->num_params > (size_t)INT_MAX)
-        return fail(err, errlen, "dist: %zu parameters do not fit one MPI message", c->num_params);
+        return smbrl_fail(err, errlen, "dist: %zu parameters do not fit one MPI message", c->num_params);
     if (c->check_every < 0)
-        return fail(err, errlen, "dist: check_every must be >= 0");
+        return smbrl_fail(err, errlen, "dist: check_every must be >= 0");
     dist *d = calloc(1, sizeof *d);
     if (!d)
-        return fail(err, errlen, "out of memory");
+        return smbrl_fail(err, errlen, "out of memory");
     d->comm = MPI_COMM_NULL;
     d->cfg = *c;
     int rc = MPI_Comm_dup(MPI_COMM_WORLD, &d->comm);
@@ -122,7 +111,7 @@ int dist_create(dist **out, const dist_config *c, char *err, size_t errlen)
     d->sums = calloc((size_t)d->size, sizeof(uint64_t));
     if (!d->global || !d->delta || !d->hosts || !d->pids || !d->sums) {
         dist_free(d);
-        return fail(err, errlen, "out of memory");
+        return smbrl_fail(err, errlen, "out of memory");
     }
     char me[HOST_LEN] = "";
     gethostname(me, sizeof me - 1);
@@ -202,7 +191,7 @@ static int wait_req(dist *d, MPI_Request *rq, const char *what, char *err, size_
         if (done)
             return 0;
         if (d->cfg.interrupt(d->cfg.interrupt_user)) {
-            fail(err, errlen, "%s: interrupted", what);
+            smbrl_fail(err, errlen, "%s: interrupted", what);
             return DIST_INTERRUPTED;
         }
         struct timespec ts = {0, 200000}; /* 0.2 ms: the wait is for the slowest rank anyway */

@@ -14,6 +14,7 @@
 
 #include "dist/train_dist.h"
 #include "smbrl/dist.h"
+#include "util/error.h"
 
 struct train_dist {
     dist *d;
@@ -36,17 +37,6 @@ struct train_dist {
     size_t round_bytes;         /* per round, from this rank */
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 static void tell(train_dist *t, const char *fmt, ...)
 {
     if (!t->log)
@@ -65,12 +55,12 @@ int train_dist_open(train_dist **out, train_args *a, int check_every,
 {
     *out = NULL;
     if (check_every < 0)
-        return fail(err, errlen, "--replica-check-every must be >= 0");
+        return smbrl_fail(err, errlen, "--replica-check-every must be >= 0");
     if (dist_init(err, errlen) < 0)
         return -1;
     train_dist *t = calloc(1, sizeof *t);
     if (!t)
-        return fail(err, errlen, "out of memory");
+        return smbrl_fail(err, errlen, "out of memory");
     t->a = a;
     t->log = log;
     t->user = user;
@@ -81,7 +71,7 @@ int train_dist_open(train_dist **out, train_args *a, int check_every,
     int rc = MPI_Bcast(a->run_dir, (int)sizeof a->run_dir, MPI_CHAR, 0, MPI_COMM_WORLD);
     if (rc != MPI_SUCCESS) {
         free(t);
-        return fail(err, errlen, "dist: cannot agree on the run directory (MPI error %d)", rc);
+        return smbrl_fail(err, errlen, "dist: cannot agree on the run directory (MPI error %d)", rc);
     }
     a->run_dir[sizeof a->run_dir - 1] = 0;
     /* workers seed from (seed, index): without this every node would replay the same games */
@@ -130,7 +120,7 @@ int train_dist_start(train_dist *t, train_shared *sh, char *err, size_t errlen)
     size_t n = sh->num_params;
     t->snap = malloc(n * sizeof(float));
     if (!t->snap)
-        return fail(err, errlen, "out of memory");
+        return smbrl_fail(err, errlen, "out of memory");
     dist_config c = {.num_params = n, .sum = 0, .check_every = t->check_every,
                      .interrupt = interrupted, .interrupt_user = t};
     if (dist_create(&t->d, &c, err, errlen) < 0) {
@@ -240,7 +230,7 @@ int train_dist_poll(train_dist *t, int stopping, int *stop, char *err, size_t er
 {
     *stop = t->stopped;
     if (t->failed)
-        return fail(err, errlen, "dist: this rank has failed");
+        return smbrl_fail(err, errlen, "dist: this rank has failed");
     if (t->stopped)
         return 0;
     int64_t own_now = t->own_steps + (__atomic_load_n(&t->sh->steps, __ATOMIC_RELAXED) - t->seen_steps);
@@ -262,7 +252,7 @@ int train_dist_poll(train_dist *t, int stopping, int *stop, char *err, size_t er
 int train_dist_finish(train_dist *t, char *err, size_t errlen)
 {
     if (t->failed)
-        return fail(err, errlen, "dist: this rank has failed");
+        return smbrl_fail(err, errlen, "dist: this rank has failed");
     dist_round rd;
     while (!t->stopped) {
         if (round_once(t, 1, 0, &rd, err, errlen) < 0)
@@ -274,7 +264,7 @@ int train_dist_finish(train_dist *t, char *err, size_t errlen)
     int64_t mine[4] = {t->own_steps, t->own_eps, t->own_pushes, t->own_flags};
     int64_t *all = calloc((size_t)t->size * 4, sizeof(int64_t));
     if (!all)
-        return fail(err, errlen, "out of memory");
+        return smbrl_fail(err, errlen, "out of memory");
     if (dist_allgather_i64(t->d, mine, 4, all, err, errlen) < 0) {
         free(all);
         t->failed = 1;
@@ -308,14 +298,14 @@ void train_dist_lost(train_dist *t, int sig, char *err, size_t errlen)
     t->failed = 1;
     char dead[512] = "";
     int n = t->d ? dist_dead_ranks(t->d, dead, sizeof dead) : 0;
-    fail(err, errlen,
+    smbrl_fail(err, errlen,
          "rank %d: the MPI launcher sent %s: %s; the job ends here (the last checkpoint stays "
          "valid: continue with --resume %s)",
          t->rank, sig == SIGINT ? "SIGINT" : "SIGTERM",
          n ? dead : "another rank failed (mpirun's message names it) or mpirun was interrupted",
          t->a->run_dir);
     if (n) /* dead lists the ranks; say what happened to them */
-        fail(err, errlen,
+        smbrl_fail(err, errlen,
              "rank %d: %s %s gone (the MPI launcher sent %s); the job ends here (the last "
              "checkpoint stays valid: continue with --resume %s)",
              t->rank, dead, n > 1 ? "are" : "is", sig == SIGINT ? "SIGINT" : "SIGTERM",
