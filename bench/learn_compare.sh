@@ -27,16 +27,23 @@ done
 /usr/bin/python3 - "$out" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-n = len([r for r in rows if r["impl"] == "smbrl"]) // 4
-print(f"\nmedians over {n} rounds (ms); speed-up = pytorch / smbrl")
+# Each smbrl run follows the PyTorch run of the same configuration: the ratio within such a
+# pair is the figure least moved by load that changes over minutes.
+pairs = [(p, s) for p, s in zip(rows, rows[1:]) if p["impl"] == "pytorch" and s["impl"] == "smbrl"
+         and p["threads"] == s["threads"] and p["batch"] == s["batch"]]
+n = len(pairs) // 4
+print(f"\nmedians over {n} rounds (ms); speed-up = median over rounds of pytorch / smbrl")
 print(f"{'threads':>7} {'batch':>5} {'measure':>13} {'pytorch':>9} {'smbrl':>9} {'speed-up':>8}")
 for t in (1, 2):
     for b in (32, 64):
+        sel = [(p, s) for p, s in pairs if p["threads"] == t and p["batch"] == b]
         for key in ("update_ms", "update_cpu_ms", "act_ms", "act8_ms"):
-            v = {impl: statistics.median(r[key] for r in rows
-                                         if r["impl"] == impl and r["threads"] == t and r["batch"] == b
-                                         and key in r)
-                 for impl in ("pytorch", "smbrl")}
-            print(f"{t:>7} {b:>5} {key:>13} {v['pytorch']:9.2f} {v['smbrl']:9.2f} {v['pytorch'] / v['smbrl']:7.2f}x")
+            sel_k = [(p[key], s[key]) for p, s in sel if key in p and key in s]
+            if not sel_k:
+                continue
+            pt = statistics.median(x for x, _ in sel_k)
+            sm = statistics.median(y for _, y in sel_k)
+            ratio = statistics.median(x / y for x, y in sel_k)
+            print(f"{t:>7} {b:>5} {key:>13} {pt:9.2f} {sm:9.2f} {ratio:7.2f}x")
 PY
 [ -n "${4:-}" ] || rm -f "$out"
