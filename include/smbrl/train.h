@@ -55,12 +55,17 @@ typedef struct train_args {
     int64_t target_sync_every; /* 10000 */
     int64_t memory_size;     /* 100000 transitions per worker */
     int64_t max_steps;       /* 0: no limit on global steps */
+    int64_t record_every;    /* 0: off; else a greedy episode to <run_dir>/episode_<n>.gif every N episodes */
     double lr;               /* 0.00025 */
     double gamma;            /* 0.9 */
     double eps_decay;        /* 0.99999975 per action */
     double eps_min;          /* 0.1 */
     double log_every;        /* seconds between interval logs (TensorBoard, metrics), 10 */
     uint64_t seed;           /* 0 */
+    /* Distributed (src/dist, README "## Distributed"); not saved in checkpoints: a resume
+     * says again whether it runs under mpirun. */
+    int distributed;         /* this process is one rank of `mpirun ... smbrl train --distributed` */
+    int replica_check_every; /* compare the ranks' parameter checksums every N rounds, 10 */
 } train_args;
 
 void train_args_default(train_args *a);

@@ -46,6 +46,8 @@ static void usage(FILE *out)
             "  --target-sync-every N     a worker copies its online net to its target every N of its\n"
             "                            steps (default %" PRId64 ")\n"
             "  --save-every N            global steps between checkpoints (default %" PRId64 ")\n"
+            "  --record-every N          every N finished episodes, record a greedy episode of the\n"
+            "                            shared model to <run-dir>/episode_<N>.gif (default 0: off)\n"
             "  --memory-size N           replay transitions per worker (default %" PRId64 ")\n"
             "  --lr X                    Adam learning rate (default %g)\n"
             "  --gamma X                 discount (default %g)\n"
@@ -61,6 +63,11 @@ static void usage(FILE *out)
             "                            its arguments apply unless given again here\n"
             "  --log-every SECONDS       interval of the loss/Q/speed logs (default %g)\n"
             "  --progress-every SECONDS  seconds between progress lines when not on a terminal (10)\n"
+            "  --distributed             one rank of an MPI job: mpirun -n K [-H hosts] smbrl train\n"
+            "                            --distributed ...; every --sync-every steps of a node the\n"
+            "                            ranks average their updates into one model (README)\n"
+            "  --replica-check-every N   distributed: compare the ranks' parameters every N rounds\n"
+            "                            (default 10; 0: at the end only)\n"
             "  --render                  show worker 0's game in an SDL2 window\n"
             "  --json                    print one JSON object of figures at the end\n"
             "  --quiet                   no progress line\n",
@@ -251,6 +258,8 @@ static int parse(int argc, char **argv, train_args *a, cli_ui *u, int *json, int
             a->render = 1, takes = 0;
         else if (!strcmp(f, "--dueling"))
             a->dueling = 1, takes = 0;
+        else if (!strcmp(f, "--distributed"))
+            a->distributed = 1, takes = 0;
         else if (!strcmp(f, "--json"))
             *json = 1, takes = 0;
         else if (!strcmp(f, "--quiet"))
@@ -286,6 +295,8 @@ static int parse(int argc, char **argv, train_args *a, cli_ui *u, int *json, int
             r = parse_i64(f, v, 1, &a->sync_every);
         else if (!strcmp(f, "--save-every"))
             r = parse_i64(f, v, 1, &a->save_every);
+        else if (!strcmp(f, "--record-every"))
+            r = parse_i64(f, v, 0, &a->record_every);
         else if (!strcmp(f, "--target-sync-every"))
             r = parse_i64(f, v, 1, &a->target_sync_every);
         else if (!strcmp(f, "--memory-size"))
@@ -304,6 +315,8 @@ static int parse(int argc, char **argv, train_args *a, cli_ui *u, int *json, int
             r = parse_num(f, v, 0, 1, &a->eps_min);
         else if (!strcmp(f, "--log-every"))
             r = parse_num(f, v, 0.01, 1e9, &a->log_every);
+        else if (!strcmp(f, "--replica-check-every"))
+            r = parse_int(f, v, 0, &a->replica_check_every);
         else if (!strcmp(f, "--progress-every"))
             r = parse_num(f, v, 0.01, 1e9, &u->progress_every);
         else {
@@ -371,6 +384,13 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "smbrl train: %s\n", err);
         return 2;
     }
+#ifndef SMBRL_HAVE_MPI
+    if (a.distributed) {
+        fprintf(stderr, "smbrl train: --distributed needs MPI, and this build has none "
+                        "(install libopenmpi-dev and openmpi-bin, then rebuild)\n");
+        return 2;
+    }
+#endif
     if (a.render) {
 #ifndef SMBRL_HAVE_SDL2
         fprintf(stderr, "smbrl train: --render needs SDL2, and this build has none "

@@ -37,6 +37,7 @@ void train_args_default(train_args *a)
     a->eps_decay = 0.99999975;
     a->eps_min = 0.1;
     a->log_every = 10;
+    a->replica_check_every = 10;
 }
 
 int train_args_check(const train_args *a, char *err, size_t errlen)
@@ -59,6 +60,8 @@ int train_args_check(const train_args *a, char *err, size_t errlen)
         return smbrl_fail(err, errlen, "--sync-every, --save-every and --target-sync-every must be at least 1");
     if (a->memory_size < a->batch_size)
         return smbrl_fail(err, errlen, "--memory-size must be at least --batch-size");
+    if (a->record_every < 0)
+        return smbrl_fail(err, errlen, "--record-every must not be negative");
     if (a->max_steps < 0)
         return smbrl_fail(err, errlen, "--max-steps must not be negative");
     if (!(a->lr > 0 && a->lr < 1))
@@ -102,6 +105,7 @@ int train_args_to_json(const train_args *a, char *out, size_t outlen)
     cJSON_AddNumberToObject(o, "target_sync_every", (double)a->target_sync_every);
     cJSON_AddNumberToObject(o, "memory_size", (double)a->memory_size);
     cJSON_AddNumberToObject(o, "max_steps", (double)a->max_steps);
+    cJSON_AddNumberToObject(o, "record_every", (double)a->record_every);
     cJSON_AddNumberToObject(o, "lr", a->lr);
     cJSON_AddNumberToObject(o, "gamma", a->gamma);
     cJSON_AddNumberToObject(o, "exploration_decay", a->eps_decay);
@@ -172,6 +176,7 @@ int train_args_from_json(train_args *a, const char *json, char *err, size_t errl
     get_i64(o, "target_sync_every", &a->target_sync_every);
     get_i64(o, "memory_size", &a->memory_size);
     get_i64(o, "max_steps", &a->max_steps);
+    get_i64(o, "record_every", &a->record_every);
     get_num(o, "lr", &a->lr);
     get_num(o, "gamma", &a->gamma);
     get_num(o, "exploration_decay", &a->eps_decay);

@@ -21,9 +21,13 @@
 #include "util/error.h"
 #include "smbrl/checkpoint.h"
 #include "smbrl/metrics.h"
+#include "smbrl/record.h"
 #include "smbrl/replay.h"
 #include "smbrl/tblog.h"
 #include "train/train_internal.h"
+#ifdef SMBRL_HAVE_MPI
+#include "dist/train_dist.h"
+#endif
 
 #define RECENT 100
 
@@ -57,14 +61,33 @@ typedef struct sup {
     char model_name[32];
     char last_ckpt[1200];
     char err[512];
+#ifdef SMBRL_HAVE_MPI
+    train_dist *dist;         /* NULL unless --distributed (src/dist/train_dist.h) */
+#endif
 } sup;
+
+/* Only rank 0 of a distributed run writes files (checkpoints, logs, TensorBoard). */
+static int writer(const sup *s)
+{
+#ifdef SMBRL_HAVE_MPI
+    return !s->dist || train_dist_writer(s->dist);
+#else
+    (void)s;
+    return 1;
+#endif
+}
 
 static void say(sup *s, const char *fmt, ...)
 {
     char line[1024];
+    int off = 0;
+#ifdef SMBRL_HAVE_MPI
+    if (s->dist) /* mpirun interleaves every rank's lines */
+        off = snprintf(line, sizeof line, "[rank %d] ", train_dist_rank(s->dist));
+#endif
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vsnprintf(line + off, sizeof line - (size_t)off, fmt, ap);
     va_end(ap);
     if (s->logf) {
         time_t t = time(NULL);
@@ -78,6 +101,21 @@ static void say(sup *s, const char *fmt, ...)
     if (s->h && s->h->log)
         s->h->log(s->h->user, line);
 }
+
+#ifdef SMBRL_HAVE_MPI
+static void dist_say(void *user, const char *line) { say(user, "%s", line); }
+
+/* After a failed round or the launcher's signal: the job is ending, so no checkpoint. */
+static void kill_workers(sup *s)
+{
+    __atomic_store_n(&s->sh->stop, 1, __ATOMIC_RELAXED);
+    for (int w = 0; w < s->a->num_processes; w++)
+        if (s->pids[w] > 0)
+            kill(s->pids[w], SIGKILL);
+    while (waitpid(-1, NULL, 0) > 0)
+        ;
+}
+#endif
 
 /* ---- set-up checks ------------------------------------------------------------------ */
 
@@ -207,6 +245,28 @@ static int64_t total_pushes(const sup *s, double *loss, double *q)
 }
 
 /* ---- checkpoints ------------------------------------------------------------------------ */
+
+/* --record-every: one greedy episode of the current shared model, played on an env of
+ * the supervisor's own base (no worker's env is touched), to <run_dir>/episode_<n>.gif.
+ * A failed recording is logged and training goes on. */
+static void record_episode(sup *s, int64_t episodes)
+{
+    train_lock(s->sh);
+    memcpy(s->layout.params, s->sh->params, sizeof(float) * s->layout.num_params);
+    train_unlock(s->sh);
+    char path[1200], why[256];
+    snprintf(path, sizeof path, "%s/episode_%" PRId64 ".gif", s->a->run_dir, episodes);
+    rec_options o;
+    rec_options_default(&o);
+    o.max_steps = 5000; /* bounds the pause of the supervisor loop */
+    o.seed = s->a->seed + (uint64_t)episodes;
+    rec_episode ep;
+    if (rec_record_episode_gif(s->base, &s->layout, &o, path, &ep, why, sizeof why) < 0)
+        say(s, "recording after %" PRId64 " episodes failed: %s", episodes, why);
+    else
+        say(s, "recorded a greedy episode after %" PRId64 " episodes to %s: return %.1f, x %d%s", episodes, path,
+            ep.ret, ep.x_pos_max, ep.flag ? ", flag" : "");
+}
 
 static int64_t file_step(const char *name, const char *prefix)
 {
@@ -563,6 +623,11 @@ int train_run(const train_args *args, const train_hooks *h, train_summary *summa
         smbrl_fail(err, errlen, "out of memory");
         goto out;
     }
+#ifdef SMBRL_HAVE_MPI
+    if (a.distributed &&
+        train_dist_open(&s->dist, &a, a.replica_check_every, dist_say, s, err, errlen) < 0)
+        goto out;
+#endif
     if (setup(s, st, err, errlen) < 0)
         goto out;
     if (train_shared_create(&s->sh, s->layout.num_params, err, errlen) < 0)
@@ -596,23 +661,29 @@ int train_run(const train_args *args, const train_hooks *h, train_summary *summa
         train_init_params(&s->layout, a.seed);
         memcpy(sh->params, s->layout.params, sizeof(float) * sh->num_params);
     }
+#ifdef SMBRL_HAVE_MPI
+    if (s->dist && train_dist_start(s->dist, sh, err, errlen) < 0)
+        goto out;
+#endif
     s->episodes0 = sh->episodes;
     steps_at_start = sh->steps;
     for (int w = 0; w < a.num_processes; w++)
         pushes_at_start += sh->slot[w].pushes;
 
     char p[1200];
-    snprintf(p, sizeof p, "%s/train.log", a.run_dir);
-    s->logf = fopen(p, "a");
-    if (!s->logf) {
-        smbrl_fail(err, errlen, "cannot open %s: %s", p, strerror(errno));
-        goto out;
+    if (writer(s)) {
+        snprintf(p, sizeof p, "%s/train.log", a.run_dir);
+        s->logf = fopen(p, "a");
+        if (!s->logf) {
+            smbrl_fail(err, errlen, "cannot open %s: %s", p, strerror(errno));
+            goto out;
+        }
+        if (tblog_open(&s->tb, a.run_dir, err, errlen) < 0)
+            goto out;
+        snprintf(p, sizeof p, "%s/metrics.jsonl", a.run_dir);
+        if (metrics_open(&s->mx, p, err, errlen) < 0)
+            goto out;
     }
-    if (tblog_open(&s->tb, a.run_dir, err, errlen) < 0)
-        goto out;
-    snprintf(p, sizeof p, "%s/metrics.jsonl", a.run_dir);
-    if (metrics_open(&s->mx, p, err, errlen) < 0)
-        goto out;
 
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -639,6 +710,7 @@ int train_run(const train_args *args, const train_hooks *h, train_summary *summa
     }
 
     next_save = (sh->steps / a.save_every + 1) * a.save_every;
+    int64_t next_record = a.record_every > 0 ? (sh->episodes / a.record_every + 1) * a.record_every : INT64_MAX;
     l_pushes = total_pushes(s, &l_loss, &l_q);
     l_steps = sh->steps;
     l_t = mono();
@@ -646,6 +718,13 @@ int train_run(const train_args *args, const train_hooks *h, train_summary *summa
         struct timespec to = {0, 100000000};
         siginfo_t si;
         int sig = sigtimedwait(&set, &si, &to);
+#ifdef SMBRL_HAVE_MPI
+        if (s->dist && sig > 0 && train_dist_launcher_signal(s->dist, sig, &si, err, errlen)) {
+            say(s, "%s", err);
+            kill_workers(s);
+            goto out;
+        }
+#endif
         if ((sig == SIGINT || sig == SIGTERM) && !stopping) {
             stopping = by_signal = 1;
             __atomic_store_n(&sh->stop, 1, __ATOMIC_RELAXED);
@@ -685,12 +764,29 @@ int train_run(const train_args *args, const train_hooks *h, train_summary *summa
             __atomic_store_n(&sh->stop, 1, __ATOMIC_RELAXED);
             stop_since = mono();
         }
+        if (!stopping && eps_done >= next_record) {
+            record_episode(s, eps_done);
+            next_record = (eps_done / a.record_every + 1) * a.record_every;
+        }
+#ifdef SMBRL_HAVE_MPI
+        int dist_stop = 0;
+        if (s->dist && train_dist_poll(s->dist, stopping, &dist_stop, err, errlen) < 0) {
+            say(s, "%s", err);
+            kill_workers(s);
+            goto out;
+        }
+        if (dist_stop && !stopping) { /* another rank reached the end or was stopped */
+            stopping = 1;
+            __atomic_store_n(&sh->stop, 1, __ATOMIC_RELAXED);
+            stop_since = mono();
+        }
+#endif
         if (stopping && mono() - stop_since > 30) {
             for (int w = 0; w < a.num_processes; w++)
                 if (s->pids[w] > 0)
                     kill(s->pids[w], SIGKILL);
         }
-        if (!stopping && steps >= next_save) {
+        if (!stopping && steps >= next_save && writer(s)) {
             if (checkpoint(s, err, errlen) < 0) {
                 say(s, "checkpoint failed: %s", err);
                 snprintf(s->err, sizeof s->err, "%s", err);
@@ -710,13 +806,20 @@ int train_run(const train_args *args, const train_hooks *h, train_summary *summa
     double t_end = mono(); /* speed figures leave out the final checkpoint */
     while (waitpid(-1, NULL, WNOHANG) > 0)
         ;
+#ifdef SMBRL_HAVE_MPI
+    /* the last round: every rank's remaining updates and counts, replicas compared */
+    if (s->dist && train_dist_finish(s->dist, err, errlen) < 0) {
+        say(s, "%s", err);
+        goto out;
+    }
+#endif
     drain(s);
     interval_log(s, &l_pushes, &l_loss, &l_q, &l_t, &l_steps);
     if (s->err[0]) {
         smbrl_fail(err, errlen, "%s", s->err);
         goto out;
     }
-    if (checkpoint(s, err, errlen) < 0)
+    if (writer(s) && checkpoint(s, err, errlen) < 0)
         goto out;
     report(s, &rw, 1);
     say(s, "%s at step %" PRId64 ", episode %" PRId64 "; last checkpoint %s",
@@ -769,5 +872,8 @@ out:
     free(s->snap_v);
     env_base_free(s->base);
     free(st);
+#ifdef SMBRL_HAVE_MPI
+    train_dist_close(s->dist); /* MPI_Finalize only after a clean finish */
+#endif
     return rc;
 }
