@@ -14,4 +14,15 @@ if(MPI_C_FOUND)
     add_test(NAME ${name} COMMAND sh ${parts})
     set_tests_properties(${name} PROPERTIES LABELS "mpi" TIMEOUT 90 SKIP_RETURN_CODE 77)
   endforeach()
+  # real `smbrl train --distributed` runs with tiny settings and the ROM from SMBRL_ROM_DIR
+  foreach(case run netns kill)
+    add_test(NAME dist_train_${case}
+             COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/dist_train.sh ${case} $<TARGET_FILE:smbrl>
+                     ${CMAKE_CURRENT_BINARY_DIR}/dist_train_${case} "$ENV{SMBRL_ROM_DIR}")
+    set_tests_properties(dist_train_${case} PROPERTIES LABELS "mpi" TIMEOUT 120
+                         SKIP_RETURN_CODE 77)
+  endforeach()
+else()
+  add_test(NAME dist_no_mpi COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/dist_no_mpi.sh $<TARGET_FILE:smbrl>)
+  set_tests_properties(dist_no_mpi PROPERTIES LABELS "unit" TIMEOUT 30)
 endif()
