@@ -8,6 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libopenblas-dev libsdl2-dev libgif-dev libpng-dev libcjson-dev libcairo2-dev xvfb x11-apps
   libprotobuf-c-dev protobuf-c-compiler libopenmpi-dev openmpi-bin
+  python3   # test scripts check JSON, GIF and PNG files with the standard library
 )
 missing=()
 for p in "${packages[@]}"; do
