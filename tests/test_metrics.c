@@ -9,23 +9,6 @@
 #include <stdint.h>
 #include <unistd.h>
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = calloc(1, (size_t)n + 1);
-    if (fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    return p;
-}
-
 static int count_lines(const char *s)
 {
     int n = 0;
@@ -77,7 +60,7 @@ int main(void)
     double v1[] = {0.1, -250.5, 1.0, 4.9406564584124654e-324, NAN, INFINITY};
     CHECK_EQ_INT(metrics_write(m, 1000, 1700000000.123456789, 6, names, v1, err, sizeof err), 0);
     /* Flushed per line: the line is on disk while the log is still open. */
-    char *text = slurp(path);
+    char *text = testlib_read_file(path, NULL);
     CHECK_EQ_INT(count_lines(text), 1);
     free(text);
     double v2[] = {1.0 / 3.0, 12345678.901234567};
@@ -107,7 +90,7 @@ int main(void)
         CHECK_EQ_INT(metrics_close(m, err, sizeof err), 0);
     }
 
-    text = slurp(path);
+    text = testlib_read_file(path, NULL);
     CHECK(text != NULL);
     CHECK_EQ_INT(count_lines(text), 4);
     /* A 64-bit step is written exactly, not as a rounded double. */
@@ -165,7 +148,7 @@ int main(void)
         CHECK_EQ_INT(metrics_write(m, i, 0.5, 1, rn, &rv[i], err, sizeof err), 0);
     }
     CHECK_EQ_INT(metrics_close(m, err, sizeof err), 0);
-    text = slurp(path);
+    text = testlib_read_file(path, NULL);
     int inexact = 0;
     for (int i = 0; i < NR; i++) {
         j = line_json(text, i);

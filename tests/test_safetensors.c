@@ -62,24 +62,6 @@ static void write_bytes(const char *path, const void *p, size_t n)
     }
 }
 
-static unsigned char *read_bytes(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc((size_t)len + 1);
-    if (fread(p, 1, (size_t)len, f) != (size_t)len) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *n = (size_t)len;
-    return p;
-}
-
 /* An error must be one line that names the file. */
 static void check_err_line(const char *err, const char *path)
 {
@@ -137,7 +119,7 @@ static void test_known_answer_write(void)
     snprintf(path, sizeof path, "%s/kat_w.safetensors", tmpdir);
     CHECK_EQ_INT(st_write(path, &d, 1, NULL, 0, err, sizeof err), 0);
     size_t n = 0;
-    unsigned char *p = read_bytes(path, &n);
+    unsigned char *p = testlib_read_file(path, &n);
     unsigned char want[8 + 64 + 16] = {0x40};
     memcpy(want + 8, kat_json, 60);
     memcpy(want + 68, "    ", 4);
@@ -186,7 +168,7 @@ static void test_round_trip(void)
     CHECK_EQ_INT(count_dir_entries(), 2); /* kat.safetensors + rt.safetensors */
 
     size_t n = 0;
-    unsigned char *raw = read_bytes(path, &n);
+    unsigned char *raw = testlib_read_file(path, &n);
     CHECK(raw != NULL && n >= 16);
     if (!raw || n < 16) {
         free(raw);
@@ -281,7 +263,7 @@ static void test_round_trip(void)
 
     /* Zero tensors: a header of "{}" padded to 8. */
     CHECK_EQ_INT(st_write(path, NULL, 0, NULL, 0, err, sizeof err), 0);
-    raw = read_bytes(path, &n);
+    raw = testlib_read_file(path, &n);
     CHECK_EQ_INT(n, 16);
     if (raw && n == 16)
         CHECK(memcmp(raw, "\x08\0\0\0\0\0\0\0{}      ", 16) == 0);
@@ -483,7 +465,7 @@ static unsigned char *small_file(const char *path, size_t *n)
         fprintf(stderr, "%s\n", err);
         exit(1);
     }
-    return read_bytes(path, n);
+    return testlib_read_file(path, n);
 }
 
 /* What a successfully opened (possibly corrupted) file must still guarantee. */

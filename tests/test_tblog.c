@@ -43,24 +43,6 @@ static void remove_tree(const char *dir)
     rmdir(dir);
 }
 
-static unsigned char *read_bytes(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc((size_t)len + 1);
-    if (fread(p, 1, (size_t)len, f) != (size_t)len) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *n = (size_t)len;
-    return p;
-}
-
 /* Rewrites in place and trims, instead of truncating to zero first: on ext4 mounted
  * with discard, freeing and reallocating the block on each of thousands of rewrites
  * costs about a millisecond apiece. */
@@ -138,7 +120,7 @@ static void test_known_records(void)
     CHECK_EQ_INT(tblog_scalar(log, "loss", 100, 0.5f, 1700000001.0, err, sizeof err), 0);
     CHECK_EQ_INT(tblog_close(log, err, sizeof err), 0);
     size_t n = 0;
-    unsigned char *got = read_bytes(path, &n);
+    unsigned char *got = testlib_read_file(path, &n);
     CHECK_EQ_INT(n, n1 + n2);
     if (got && n == n1 + n2) {
         CHECK(memcmp(got, want, n1) == 0);
@@ -362,7 +344,7 @@ static void test_corruption(void)
     CHECK_EQ_INT(tblog_scalar(log, "loss", 2, 0.125f, 1700000002.0, err, sizeof err), 0);
     CHECK_EQ_INT(tblog_close(log, err, sizeof err), 0);
     size_t n = 0;
-    unsigned char *orig = read_bytes(good, &n);
+    unsigned char *orig = testlib_read_file(good, &n);
     unsigned char *buf = malloc(n + 64);
     CHECK_EQ_INT(tblog_read_file(good, NULL, NULL, NULL, err, sizeof err), 0);
 

@@ -50,6 +50,30 @@ static inline const char *testlib_data_path(const char *var, const char *rel, ch
     return buf;
 }
 
+/* The whole file, NUL-terminated, in malloc'd memory; its length in *len when len is
+ * not NULL. NULL when the file cannot be opened or read. */
+static inline void *testlib_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) {
+        buf[n] = 0;
+        if (len)
+            *len = (size_t)n;
+    }
+    return buf;
+}
+
 static inline int testlib_finish(const char *name)
 {
     if (testlib_failures) {

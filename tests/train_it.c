@@ -29,28 +29,9 @@
 
 static const char *smbrl_bin, *work, *roms;
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    if (b)
-        b[n] = 0;
-    fclose(f);
-    return b;
-}
-
 static int file_has(const char *path, const char *needle)
 {
-    char *s = slurp(path);
+    char *s = testlib_read_file(path, NULL);
     int r = s && strstr(s, needle);
     free(s);
     return r;
@@ -268,7 +249,7 @@ static void case_kill(void)
     build_args(args, dir, extra);
     pid_t p = start("kill", args);
     CHECK(wait_for(log, "worker 1 started", 30));
-    char *s = slurp(log);
+    char *s = testlib_read_file(log, NULL);
     int pid = 0;
     const char *at = s ? strstr(s, "worker 1 started (pid ") : NULL;
     if (at)
@@ -430,14 +411,14 @@ static void expect_fail(const char *tag, const char *const *args, int code, cons
     snprintf(e, sizeof e, "%s/%s.err", work, tag);
     snprintf(o, sizeof o, "%s/%s.out", work, tag);
     if (rc != code || !file_has(e, msg)) {
-        char *s = slurp(e);
+        char *s = testlib_read_file(e, NULL);
         fprintf(stderr, "%s: exit %d (want %d), stderr: %s (want '%s')\n", tag, rc, code, s ? s : "",
                 msg);
         free(s);
         testlib_failures++;
     }
     CHECK(!file_has(o, "worker 0 started"));
-    char *s = slurp(e);
+    char *s = testlib_read_file(e, NULL);
     int lines = 0;
     for (const char *c = s; c && *c; c++)
         lines += *c == '\n';
