@@ -22,9 +22,8 @@ static double now_s(void)
 }
 
 /* Plays `frames` frames from a snapshot taken in play; returns frames per second. */
-static double measure(nes *n, const void *snapshot, int frames, int render, uint64_t seed)
+static double measure(nes *n, const void *snapshot, int frames, uint8_t *pixels, uint64_t seed)
 {
-    static uint8_t pixels[NES_WIDTH * NES_HEIGHT];
     rng r;
     rng_seed(&r, seed);
     nes_load(n, snapshot);
@@ -33,7 +32,7 @@ static double measure(nes *n, const void *snapshot, int frames, int render, uint
     for (int f = 0; f < frames; f++) {
         if ((f & 7) == 0)
             buttons = (uint8_t)(rng_u32(&r) & ~(NES_START | NES_SELECT));
-        nes_run_frame(n, buttons, render ? pixels : NULL);
+        nes_run_frame(n, buttons, pixels);
     }
     return frames / (now_s() - t0);
 }
@@ -92,11 +91,17 @@ int bench_emu(int argc, char **argv)
     for (int f = 0; f < 200; f++)
         nes_run_frame(n, (f >= 40 && f < 45) ? NES_START : 0, NULL);
     void *snapshot = malloc(nes_state_size());
+    uint8_t *pixels = malloc(NES_WIDTH * NES_HEIGHT);
+    if (!snapshot || !pixels) {
+        fprintf(stderr, "smbrl bench emu: out of memory\n");
+        free(snapshot), free(pixels), nes_free(n), cart_free(&c);
+        return 1;
+    }
     nes_save(n, snapshot);
     double rendered[99], skipped[99];
     for (int i = 0; i < repeats; i++) {
-        rendered[i] = measure(n, snapshot, frames, 1, (uint64_t)i + 1);
-        skipped[i] = measure(n, snapshot, frames, 0, (uint64_t)i + 1);
+        rendered[i] = measure(n, snapshot, frames, pixels, (uint64_t)i + 1);
+        skipped[i] = measure(n, snapshot, frames, NULL, (uint64_t)i + 1);
     }
     /* Median by insertion sort: R is small. */
     for (int k = 0; k < 2; k++) {
@@ -119,6 +124,7 @@ int bench_emu(int argc, char **argv)
         printf("  %-10s %12.0f\n", "skipped", s);
     }
     free(snapshot);
+    free(pixels);
     nes_free(n);
     cart_free(&c);
     return 0;

@@ -41,9 +41,6 @@ void apu_catch_up(nes *n, uint64_t cycle)
     struct apu *a = &n->apu;
     while (a->done_through < cycle) {
         uint64_t next = a->done_through + 1;
-        if (a->pending_4017 != NES_NEVER && a->pending_4017 <= cycle && a->pending_4017 < next + 0) {
-            /* handled below */
-        }
         /* Jump to the next interesting cycle: a sequencer step or the $4017 reset. */
         uint64_t base = a->frame_clock_base;
         uint64_t pos = next - base;
