@@ -35,6 +35,16 @@
 #define ENV_STACK 4
 #define ENV_OBS_SIZE (ENV_STACK * ENV_FRAME_SIZE) /* one observation: [4,84,84] uint8 */
 
+/* Observation kinds. Pixels: the [4,84,84] gray stack. Tiles: a [4,13,16] stack of
+ * the metatile grid the game shows, read from RAM (env_tiles_grid), so no frame is
+ * ever rendered. */
+enum env_obs_kind { ENV_OBS_PIXELS = 0, ENV_OBS_TILES = 1 };
+#define ENV_TILES_H 13 /* metatile rows of the playfield below the status bar (screen y 32..239) */
+#define ENV_TILES_W 16 /* metatile columns of one screen */
+#define ENV_TILES_SIZE (ENV_TILES_H * ENV_TILES_W)
+/* Cell values, spread over 0..255 so a network reading bytes as x/255 sees them apart. */
+enum { ENV_TILE_EMPTY = 0, ENV_TILE_SOLID = 85, ENV_TILE_ENEMY = 170, ENV_TILE_MARIO = 255 };
+
 /* ---- tasks ------------------------------------------------------------- */
 
 enum env_rom_mode { ENV_ROM_VANILLA = 0, ENV_ROM_DOWNSAMPLE, ENV_ROM_PIXEL, ENV_ROM_RECTANGLE };
@@ -166,6 +176,8 @@ typedef struct env_config {
     int noop_max;         /* on reset: 0..noop_max NOOP frame steps, uniformly */
     uint64_t seed;
     int render_all;       /* the slow reference: render every frame, hidden ones too (tests) */
+    int obs;              /* enum env_obs_kind, default ENV_OBS_PIXELS; tiles never render,
+                           * whatever `pixels` says */
 } env_config;
 
 void env_config_default(env_config *c);
@@ -184,6 +196,24 @@ const env_config *env_base_config(const env_base *b);
 int env_base_resize(const env_base *b); /* enum env_resize */
 /* Frames emulated to build the start snapshots. */
 uint64_t env_base_setup_frames(const env_base *b);
+/* Observation shape of envs on this base: [stack, h, w] uint8 = [4,84,84] or [4,13,16]. */
+void env_obs_shape(const env_base *b, int *stack, int *h, int *w);
+size_t env_obs_size(const env_base *b); /* stack * h * w bytes */
+/* "pixels" or "tiles" -> enum env_obs_kind; -1 for anything else. */
+int env_obs_kind_parse(const char *name);
+const char *env_obs_kind_name(int kind);
+
+/* ---- tile grid (src/env/tiles.c) -------------------------------------------- */
+
+/* The 13x16 grid (row-major, ENV_TILE_* values) of the screen the game shows,
+ * from RAM alone. Row r is screen y 32+16r..47+16r; column j is the level's
+ * metatile column holding level pixel left + 16j, left being the screen's left
+ * edge, so columns are level-aligned and the picture is offset by left % 16.
+ * Solid: a collision metatile the player stands on or is stopped by (not coins,
+ * hidden blocks, the flagpole or vines). Enemy: the cell of an active enemy
+ * slot's centre, for objects that hurt (not platforms, power-ups, the flag,
+ * springs). Mario: the cell of his lower body; he overrides the rest. */
+void env_tiles_grid(const uint8_t *ram, uint8_t *grid);
 
 typedef struct env env;
 /* A standalone env that owns its base. */
@@ -193,7 +223,8 @@ int env_create_on(env **out, const env_base *b, uint64_t seed, char *err, size_t
 void env_free(env *e);
 
 /* Restores the start snapshot (random stages: a seeded stage), runs the no-op
- * start, fills the stack with the first frame. obs: ENV_OBS_SIZE bytes or NULL. */
+ * start, fills the stack with the first frame (or grid). obs: env_obs_size bytes
+ * or NULL. env_step writes the same size, newest frame last. */
 int env_reset(env *e, uint8_t *obs, env_info *info);
 /* One agent step. Errors: action out of range, or a step after the episode ended
  * without a reset (gym raises there too). reward is the sum of the clipped
@@ -229,7 +260,8 @@ int vecenv_reset(vecenv *v, char *err, size_t errlen);
  * episode's first frame while done=1 and info keeps the ended episode's last info.
  * Allocates nothing. */
 int vecenv_step(vecenv *v, const int *actions, char *err, size_t errlen);
-uint8_t *vecenv_obs(vecenv *v);            /* [n,4,84,84] uint8 */
+uint8_t *vecenv_obs(vecenv *v);            /* [n,4,84,84] or [n,4,13,16] uint8 */
+size_t vecenv_obs_size(const vecenv *v);   /* per env */
 const float *vecenv_rewards(const vecenv *v);  /* [n] */
 const uint8_t *vecenv_dones(const vecenv *v);  /* [n] */
 const env_info *vecenv_infos(const vecenv *v); /* [n] */

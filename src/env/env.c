@@ -154,6 +154,12 @@ int env_base_create(env_base **out, const env_config *cfg_in, const char *rom_pa
         snprintf(err, errlen, "no-op maximum %d is out of range 0..100000", cfg->noop_max);
         goto fail;
     }
+    if (cfg->obs != ENV_OBS_PIXELS && cfg->obs != ENV_OBS_TILES) {
+        snprintf(err, errlen, "unknown observation kind %d (pixels or tiles)", cfg->obs);
+        goto fail;
+    }
+    b->render = cfg->pixels && cfg->obs == ENV_OBS_PIXELS;
+    b->obs_frame = cfg->obs == ENV_OBS_TILES ? (size_t)ENV_TILES_SIZE : (size_t)ENV_FRAME_SIZE;
     if (env_find_rom(&b->cart, &b->task, rom_path, err, errlen) < 0)
         goto fail;
     const char *zname = cfg->resize ? cfg->resize : "area";
@@ -217,6 +223,30 @@ const env_action_set *env_base_actions(const env_base *b) { return b->actions; }
 const env_config *env_base_config(const env_base *b) { return &b->cfg; }
 int env_base_resize(const env_base *b) { return b->tables.resize; }
 uint64_t env_base_setup_frames(const env_base *b) { return b->setup_frames; }
+
+void env_obs_shape(const env_base *b, int *stack, int *h, int *w)
+{
+    int tiles = b->cfg.obs == ENV_OBS_TILES;
+    *stack = ENV_STACK;
+    *h = tiles ? ENV_TILES_H : ENV_OBS_H;
+    *w = tiles ? ENV_TILES_W : ENV_OBS_W;
+}
+
+size_t env_obs_size(const env_base *b) { return ENV_STACK * b->obs_frame; }
+
+int env_obs_kind_parse(const char *name)
+{
+    if (name && !strcmp(name, "pixels"))
+        return ENV_OBS_PIXELS;
+    if (name && !strcmp(name, "tiles"))
+        return ENV_OBS_TILES;
+    return -1;
+}
+
+const char *env_obs_kind_name(int kind)
+{
+    return kind == ENV_OBS_TILES ? "tiles" : kind == ENV_OBS_PIXELS ? "pixels" : "?";
+}
 
 /* ---- one env -------------------------------------------------------------- */
 
@@ -446,16 +476,26 @@ static uint8_t *render_target(env *e)
     return e->frame[e->cur];
 }
 
-static void push_obs(env *e, int max_pool, uint8_t *obs)
+/* The newest frame of the stack: the processed pixels, or the tile grid of the
+ * RAM as it is now (after any hidden frames, like the picture). */
+static void make_frame(env *e, int max_pool, uint8_t *slot)
 {
     const env_base *b = e->base;
-    uint8_t *slot = e->stack[e->head];
-    env_obs_process(&b->tables, e->frame[e->cur], max_pool ? e->frame[e->cur ^ 1] : NULL, slot);
+    if (b->cfg.obs == ENV_OBS_TILES)
+        env_tiles_grid(nes_ram(e->nes), slot);
+    else
+        env_obs_process(&b->tables, e->frame[e->cur], max_pool ? e->frame[e->cur ^ 1] : NULL,
+                        slot);
+}
+
+static void push_obs(env *e, int max_pool, uint8_t *obs)
+{
+    const size_t fs = e->base->obs_frame;
+    make_frame(e, max_pool, e->stack[e->head]);
     e->head = (e->head + 1) % ENV_STACK;
     if (obs)
         for (int i = 0; i < ENV_STACK; i++)
-            memcpy(obs + (size_t)i * ENV_FRAME_SIZE, e->stack[(e->head + i) % ENV_STACK],
-                   ENV_FRAME_SIZE);
+            memcpy(obs + (size_t)i * fs, e->stack[(e->head + i) % ENV_STACK], fs);
 }
 
 /* Returns the start index it restored. */
@@ -464,7 +504,7 @@ static int load_start(env *e)
     const env_base *b = e->base;
     int i = b->n_starts > 1 ? (int)rng_below(&e->rng, (uint32_t)b->n_starts) : 0;
     nes_load(e->nes, b->start_state[i]);
-    if (b->cfg.pixels) {
+    if (b->render) {
         memcpy(e->frame[0], b->start_frame[i], (size_t)NES_WIDTH * NES_HEIGHT);
         memcpy(e->frame[1], b->start_frame[i], (size_t)NES_WIDTH * NES_HEIGHT);
     }
@@ -484,24 +524,24 @@ int env_reset(env *e, uint8_t *obs, env_info *info)
     int from = b->cfg.render_all ? 0 : noops - (b->cfg.max_pool ? 2 : 1);
     for (int j = 0; j < noops; j++) {
         int done = 0;
-        uint8_t *pix = b->cfg.pixels && j >= from ? render_target(e) : NULL;
+        uint8_t *pix = b->render && j >= from ? render_target(e) : NULL;
         frame_step(e, 0, pix, NULL, &done);
         if (done)
             start = load_start(e);
     }
-    if (b->cfg.pixels) {
+    if (b->render || b->cfg.obs == ENV_OBS_TILES) {
+        const size_t fs = b->obs_frame;
         uint8_t *first = e->stack[0];
-        if (noops == 0) /* the frame the snapshot shows, processed once per base */
-            memcpy(first, b->start_obs[start], ENV_FRAME_SIZE);
+        if (noops == 0 && b->render) /* the frame the snapshot shows, processed once per base */
+            memcpy(first, b->start_obs[start], fs);
         else
-            env_obs_process(&b->tables, e->frame[e->cur],
-                            b->cfg.max_pool ? e->frame[e->cur ^ 1] : NULL, first);
+            make_frame(e, b->cfg.max_pool, first);
         for (int i = 1; i < ENV_STACK; i++)
-            memcpy(e->stack[i], first, ENV_FRAME_SIZE);
+            memcpy(e->stack[i], first, fs);
         e->head = 0;
         if (obs)
             for (int i = 0; i < ENV_STACK; i++)
-                memcpy(obs + (size_t)i * ENV_FRAME_SIZE, first, ENV_FRAME_SIZE);
+                memcpy(obs + (size_t)i * fs, first, fs);
     } else if (obs) {
         memset(obs, 0, ENV_OBS_SIZE);
     }
@@ -527,7 +567,7 @@ int env_step(env *e, int action, uint8_t *obs, float *reward, int *done, env_inf
         snprintf(err, errlen, e->started ? "the episode has ended: reset first" : "reset before the first step");
         return -1;
     }
-    const int k = b->cfg.frame_skip, pixels = b->cfg.pixels, max_pool = b->cfg.max_pool;
+    const int k = b->cfg.frame_skip, pixels = b->render, max_pool = b->cfg.max_pool;
     const int render_from = b->cfg.render_all ? 0 : k - (max_pool ? 2 : 1);
     const uint8_t wanted = b->actions->buttons[action];
     uint8_t used[2]; /* buttons of the last two frame steps, for a replay */
@@ -563,7 +603,7 @@ int env_step(env *e, int action, uint8_t *obs, float *reward, int *done, env_inf
             frame_step(e, used[r & 1], render_target(e), NULL, &dd);
         }
     }
-    if (pixels)
+    if (pixels || b->cfg.obs == ENV_OBS_TILES)
         push_obs(e, max_pool, obs);
     else if (obs)
         memset(obs, 0, ENV_OBS_SIZE);

@@ -47,6 +47,8 @@ struct env_base {
     env_task task;
     const env_action_set *actions;
     env_config cfg; /* numeric fields only: the strings are not kept */
+    int render;       /* pixel observations with pixels on: the only case that renders */
+    size_t obs_frame; /* bytes of one stacked frame: 84*84 or the 13*16 tile grid */
     int reward_kind;
     int single_stage;
     int n_starts;
@@ -70,7 +72,8 @@ struct env {
     /* the last two rendered frames; frame[cur] is the latest */
     uint8_t *frame[2];
     int cur;
-    /* the stack, a ring: stack[(head + i) % 4] is the i-th oldest frame */
+    /* the stack, a ring: stack[(head + i) % 4] is the i-th oldest frame (the first
+     * obs_frame bytes of each slot are used) */
     uint8_t stack[ENV_STACK][ENV_FRAME_SIZE];
     int head;
     /* states before the last two unrendered frame steps, to replay an early end

@@ -1,5 +1,5 @@
 /* vecenv.c: owns batched stepping: n envs on one shared base writing into one
- * contiguous [n,4,84,84] observation slab plus reward/done/info arrays, with
+ * contiguous [n,4,84,84] (or [n,4,13,16] tile) observation slab plus reward/done/info arrays, with
  * auto-reset, optionally spread over a persistent pthread pool.
  *
  * Env i always gets the same seed and the same slot, and envs share nothing
@@ -27,6 +27,7 @@ typedef struct worker {
 struct vecenv {
     env_base *base;
     int n, threads;
+    size_t obs_size; /* per env */
     env **envs;
     uint8_t *obs;
     float *rewards;
@@ -49,7 +50,7 @@ static void run_range(vecenv *v, worker *w)
     int hi = (int)((long long)(w->index + 1) * v->n / v->threads);
     w->rc = 0;
     for (int i = lo; i < hi; i++) {
-        uint8_t *obs = v->obs + (size_t)i * ENV_OBS_SIZE;
+        uint8_t *obs = v->obs + (size_t)i * v->obs_size;
         int rc;
         if (v->job == JOB_RESET) {
             rc = env_reset(v->envs[i], obs, &v->infos[i]);
@@ -172,8 +173,9 @@ int vecenv_create(vecenv **out, const env_config *cfg, const char *rom_path, int
         vecenv_free(v);
         return rc;
     }
+    v->obs_size = env_obs_size(v->base);
     v->envs = calloc((size_t)n, sizeof *v->envs);
-    v->obs = calloc((size_t)n, ENV_OBS_SIZE);
+    v->obs = calloc((size_t)n, v->obs_size);
     v->rewards = calloc((size_t)n, sizeof *v->rewards);
     v->dones = calloc((size_t)n, 1);
     v->infos = calloc((size_t)n, sizeof *v->infos);
@@ -210,6 +212,7 @@ int vecenv_create(vecenv **out, const env_config *cfg, const char *rom_path, int
 int vecenv_num(const vecenv *v) { return v->n; }
 int vecenv_num_actions(const vecenv *v) { return v->base->actions->n; }
 uint8_t *vecenv_obs(vecenv *v) { return v->obs; }
+size_t vecenv_obs_size(const vecenv *v) { return v->obs_size; }
 const float *vecenv_rewards(const vecenv *v) { return v->rewards; }
 const uint8_t *vecenv_dones(const vecenv *v) { return v->dones; }
 const env_info *vecenv_infos(const vecenv *v) { return v->infos; }
