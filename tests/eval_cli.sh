@@ -81,11 +81,7 @@ render)
     ;;
 plot)
     need_python
-    if "$smbrl" plot "$work" --out "$work/x.png" 2>&1 | grep -q "needs cairo"; then
-        echo "SKIP: this build has no cairo"
-        exit 77
-    fi
-    run 1 plot "$work" --out "$work/none.png"
+    run 1 plot "$work" --text
     expect_err "metrics.jsonl"
     # two workers' episodes interleaved, interval lines, a null, wall time over minutes
     python3 - "$work/run" <<'EOF'
@@ -102,6 +98,31 @@ with open(os.path.join(d, "metrics.jsonl"), "w") as f:
             f.write(json.dumps({"step": step, "wall_time": 1.7e9 + 2.5 * i, "loss": 0.5 / (i + 1),
                                 "q_mean": None}) + "\n")
 EOF
+    # the summary (no cairo needed): 14 flags in episodes 201..300, first flag in episode 1
+    run 0 plot "$work/run" --text
+    expect_out "300 episodes, 59837 steps, 12.5 minutes from the first log line"
+    expect_out "first flag: episode 1 at step 0, 0.0 s in"
+    expect_out "last 100 episodes: flag rate 0.14, mean x_pos 1298"
+    expect_out "flag rate over 100 episodes never reached 0.50"
+    [ ! -e "$work/run/curves.png" ] || fail "--text drew a picture"
+    # a run that learns: no flag in its first 150 episodes, then every one
+    python3 - "$work/learns.jsonl" <<'EOF'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(260):
+        f.write(json.dumps({"step": 100 * i, "wall_time": 1000.0 + 6 * i, "return": 1.0,
+                            "x_pos": 3000 if i >= 150 else 500, "flag": int(i >= 150)}) + "\n")
+EOF
+    run 0 plot "$work/learns.jsonl" --text
+    expect_out "first flag: episode 151 at step 15000, 15.0 minutes in"
+    expect_out "flag rate over 100 episodes first reached 0.50 at episode 200, step 19900, 19.9 minutes in"
+    expect_out "last 100 episodes: flag rate 1.00, mean x_pos 3000"
+    run 0 plot "$work/learns.jsonl" --text --window 20
+    expect_out "first reached 0.50 at episode 160, step 15900"
+    if "$smbrl" plot "$work" --out "$work/x.png" 2>&1 | grep -q "needs cairo"; then
+        echo "SKIP: this build has no cairo (the summary passed)"
+        exit 77
+    fi
     run 0 plot "$work/run" --out "$work/curves.png" --width 800 --height 600
     expect_out "300 episodes"
     read w h colours red <<EOF2

@@ -20,16 +20,19 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: smbrl plot RUN_DIR|METRICS.jsonl [--out curves.png] [--width W] [--height H]\n"
-            "                  [--window N]\n\n"
+            "                  [--window N] [--text]\n\n"
             "Draws return, x_pos and flag rate of every episode in the run's metrics.jsonl\n"
-            "against global steps and wall time into a PNG.\n\n"
+            "against global steps and wall time into a PNG, and prints the run's summary: when\n"
+            "the flag was first reached, the flag rate, mean x_pos and mean return over the last\n"
+            "--window episodes, the best windowed flag rate, and when it first reached 0.50.\n"
+            "Wall times count from the file's first line.\n\n"
             "  --out PATH    the PNG to write (default RUN_DIR/curves.png)\n"
             "  --width W     picture width in pixels (default 1200)\n"
             "  --height H    picture height in pixels (default 900)\n"
-            "  --window N    episodes in the moving average (default: 100, fewer for short runs)\n");
+            "  --window N    episodes in the moving average (default: 100, fewer for short runs;\n"
+            "                the summary uses 100)\n"
+            "  --text        print the summary only, draw nothing (works without cairo)\n");
 }
-
-#ifdef SMBRL_HAVE_CAIRO
 
 typedef struct episode_row {
     double step, wall, ret, x, flag;
@@ -62,8 +65,9 @@ static int cmp_step(const void *a, const void *b)
 
 /* Reads the episode lines (those with "return") of a metrics file, sorted by step (workers
  * append in their own order). Returns the count, or -1 with a message printed. */
-static long read_metrics(const char *path, episode_row **out)
+static long read_metrics(const char *path, episode_row **out, double *first_wall)
 {
+    *first_wall = INFINITY;
     FILE *f = fopen(path, "r");
     if (!f) {
         fprintf(stderr, "smbrl plot: cannot open %s: %s\n", path, strerror(errno));
@@ -75,6 +79,9 @@ static long read_metrics(const char *path, episode_row **out)
     long lineno = 0;
     while (rows && getline(&line, &linecap, f) > 0) {
         lineno++;
+        double wall = field(line, "wall_time");
+        if (isfinite(wall) && wall < *first_wall)
+            *first_wall = wall;
         if (!strstr(line, "\"return\""))
             continue;
         episode_row r = {field(line, "step"), field(line, "wall_time"), field(line, "return"),
@@ -106,6 +113,87 @@ static long read_metrics(const char *path, episode_row **out)
     *out = rows;
     return (long)n;
 }
+
+
+static void fmt_duration(char *buf, size_t len, double s)
+{
+    if (s >= 7200)
+        snprintf(buf, len, "%.2f hours", s / 3600);
+    else if (s >= 120)
+        snprintf(buf, len, "%.1f minutes", s / 60);
+    else
+        snprintf(buf, len, "%.1f s", s);
+}
+
+/* The figures a learning benchmark quotes, from episodes in step order: when the flag was
+ * first reached, the window means at the end, and when the windowed flag rate first reached
+ * one half (the project's "clears the stage" bar). Wall times count from t0, the earliest
+ * line of the file (the first interval log or episode end, seconds after the start). */
+static void summarize(const char *title, const episode_row *rows, long n, long win, double t0)
+{
+    char d[64];
+    double last_step = rows[n - 1].step, t_end = -INFINITY;
+    for (long i = 0; i < n; i++)
+        if (isfinite(rows[i].wall) && rows[i].wall > t_end)
+            t_end = rows[i].wall;
+    fmt_duration(d, sizeof d, isfinite(t_end) ? t_end - t0 : 0.0);
+    printf("%s: %ld episodes, %.0f steps, %s from the first log line\n", title, n, last_step, d);
+    long first = -1;
+    for (long i = 0; i < n && first < 0; i++)
+        if (rows[i].flag > 0.5)
+            first = i;
+    if (first < 0) {
+        printf("first flag: never\n");
+    } else {
+        fmt_duration(d, sizeof d, rows[first].wall - t0);
+        printf("first flag: episode %ld at step %.0f, %s in\n", first + 1, rows[first].step, d);
+    }
+    double flags = 0, xs = 0, rets = 0, best = -1, best_wall = 0;
+    long half = -1;
+    for (long i = 0; i < n; i++) {
+        flags += rows[i].flag > 0.5;
+        xs += rows[i].x;
+        rets += rows[i].ret;
+        if (i >= win) {
+            flags -= rows[i - win].flag > 0.5;
+            xs -= rows[i - win].x;
+            rets -= rows[i - win].ret;
+        }
+        if (i + 1 < win)
+            continue;
+        double rate = flags / (double)win;
+        if (rate > best) {
+            best = rate;
+            best_wall = rows[i].wall;
+        }
+        if (half < 0 && rate >= 0.5)
+            half = i;
+    }
+    long k = n < win ? n : win;
+    if (n < win) { /* too few for a full window: the means over all episodes */
+        flags = xs = rets = 0;
+        for (long i = 0; i < n; i++) {
+            flags += rows[i].flag > 0.5;
+            xs += rows[i].x;
+            rets += rows[i].ret;
+        }
+    }
+    printf("last %ld episodes: flag rate %.2f, mean x_pos %.0f, mean return %.1f\n", k,
+           flags / (double)k, xs / (double)k, rets / (double)k);
+    if (best >= 0) {
+        fmt_duration(d, sizeof d, best_wall - t0);
+        printf("best flag rate over %ld consecutive episodes: %.2f (first at %s)\n", win, best, d);
+    }
+    if (half >= 0) {
+        fmt_duration(d, sizeof d, rows[half].wall - t0);
+        printf("flag rate over %ld episodes first reached 0.50 at episode %ld, step %.0f, %s in\n",
+               win, half + 1, rows[half].step, d);
+    } else {
+        printf("flag rate over %ld episodes never reached 0.50\n", win);
+    }
+}
+
+#ifdef SMBRL_HAVE_CAIRO
 
 /* A "nice" tick spacing (1, 2 or 5 times a power of ten) for about `want` ticks. */
 static double tick_step(double span, int want)
@@ -333,12 +421,15 @@ int cmd_plot(int argc, char **argv)
     const char *in = NULL, *out = NULL;
     int W = 1200, H = 900;
     long win = 0;
+    int text_only = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
+        } else if (!strcmp(a, "--text")) {
+            text_only = 1;
         } else if (!strcmp(a, "--out") && has) {
             out = argv[++i];
         } else if (!strcmp(a, "--width") && has) {
@@ -366,11 +457,6 @@ int cmd_plot(int argc, char **argv)
         fprintf(stderr, "smbrl plot: --width must be 400..10000 and --height 300..10000\n");
         return 2;
     }
-#ifndef SMBRL_HAVE_CAIRO
-    (void)out, (void)win;
-    fprintf(stderr, "smbrl plot: needs cairo, and this build has none (install libcairo2-dev and rebuild)\n");
-    return 2;
-#else
     char metrics_path[4096], out_path[4096];
     struct stat st;
     int is_dir = stat(in, &st) == 0 && S_ISDIR(st.st_mode);
@@ -384,8 +470,16 @@ int cmd_plot(int argc, char **argv)
         snprintf(out_path, sizeof out_path, "%s/curves.png", in);
     else
         snprintf(out_path, sizeof out_path, "curves.png");
+#ifndef SMBRL_HAVE_CAIRO
+    if (!text_only) {
+        fprintf(stderr, "smbrl plot: drawing needs cairo, and this build has none (install "
+                        "libcairo2-dev and rebuild, or use --text)\n");
+        return 2;
+    }
+#endif
     episode_row *rows;
-    long n = read_metrics(metrics_path, &rows);
+    double t0;
+    long n = read_metrics(metrics_path, &rows, &t0);
     if (n < 0)
         return 1;
     if (n == 0) {
@@ -393,13 +487,17 @@ int cmd_plot(int argc, char **argv)
         free(rows);
         return 1;
     }
-    if (win == 0) /* 100 as the tutorial's MetricLogger, but a curve for short runs too */
-        win = n >= 1000 ? 100 : n / 10 + 1;
-    const char *title = in;
-    int rc = draw(out_path, title, rows, n, W, H, win);
-    free(rows);
-    if (rc == 0)
-        printf("wrote %s (%dx%d, %ld episodes)\n", out_path, W, H, n);
-    return rc;
+    summarize(in, rows, n, win ? win : 100, t0);
+    int rc = 0;
+#ifdef SMBRL_HAVE_CAIRO
+    if (!text_only) {
+        if (win == 0) /* 100 as the tutorial's MetricLogger, but a curve for short runs too */
+            win = n >= 1000 ? 100 : n / 10 + 1;
+        rc = draw(out_path, in, rows, n, W, H, win);
+        if (rc == 0)
+            printf("wrote %s (%dx%d, %ld episodes)\n", out_path, W, H, n);
+    }
 #endif
+    free(rows);
+    return rc;
 }
