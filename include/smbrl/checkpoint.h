@@ -1,5 +1,6 @@
-/* checkpoint.h: model checkpoints of `smbrl train` (format "smbrl-dqn-1"), read by
- * `smbrl eval`, GIF recording and anyone with PyTorch's safetensors package.
+/* checkpoint.h: model checkpoints of `smbrl train` (format "smbrl-dqn-1", the name kept
+ * from the first, DQN-only version; PPO models use it too), read by `smbrl eval`, GIF
+ * recording and anyone with PyTorch's safetensors package.
  *
  * A run directory holds:
  *   model_<step>.safetensors   online Q-network weights every --save-every global steps
@@ -16,7 +17,15 @@
  * "format" ("smbrl-dqn-1"), "task", "actions" (action-set name for env_action_set_find),
  * "frame_skip", "model" ("marionet" or "marionet-dueling"), "step", "episode", "epsilon",
  * "args" (JSON object of all training arguments), and in best.safetensors also
- * "mean_return_100". */
+ * "mean_return_100".
+ *
+ * Since PPO and tile observations: "algo" ("dqn" or "ppo"), "obs" ("pixels" or "tiles"),
+ * "net" ("nature", "uvipen" or "mlp") and "obs_shape" ("4,84,84" or "4,13,16"); files
+ * without them are DQN on pixels with MarioNet. "model" is then also "mlp" (DQN on tiles:
+ * flatten, 256, ReLU, 256, ReLU, A), "ppo-uvipen", "ppo-nature" or "ppo-mlp" (PPO: the
+ * last layer has A + 1 outputs, the policy logits then the state value, tensors
+ * "online.<i>.weight/bias" as every other layer). PPO checkpoints say epsilon 0; they act
+ * greedily (argmax of the logits) in eval and recordings. */
 #ifndef SMBRL_CHECKPOINT_H
 #define SMBRL_CHECKPOINT_H
 
@@ -33,7 +42,11 @@
 typedef struct ckpt_info {
     char task[64];
     char actions[32];
-    char model[32];        /* "marionet" or "marionet-dueling" */
+    char model[32];        /* "marionet", "marionet-dueling", "mlp", "ppo-uvipen", "ppo-nature", "ppo-mlp" */
+    char algo[8];          /* "dqn" or "ppo" ("" on save: dqn) */
+    char obs[8];           /* "pixels" or "tiles" ("" on save: pixels) */
+    char net[16];          /* "nature", "uvipen" or "mlp" ("" on save: from model) */
+    int obs_shape[3];      /* (stack, h, w) of the observations; zeros on save: (4,84,84) */
     int frame_skip;
     int64_t step, episode;
     double epsilon;
@@ -51,8 +64,8 @@ int ckpt_resolve(const char *path, int which, char *out, size_t outlen, char *er
 /* Reads and checks a checkpoint's metadata (format, task, actions, model, numbers). */
 int ckpt_read_info(const char *path, ckpt_info *info, char *err, size_t errlen);
 
-/* The network a checkpoint holds: MarioNet for (4,84,84) observations and the action
- * set's number of actions. */
+/* The network a checkpoint holds (train_net_spec of its algo, obs, net, obs_shape and the
+ * action set's number of actions). */
 int ckpt_spec(const ckpt_info *info, nn_spec *spec, char *err, size_t errlen);
 
 /* Resolves path (CKPT_BEST for a directory), reads its metadata into *info (may be NULL),

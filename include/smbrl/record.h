@@ -97,7 +97,10 @@ typedef struct rec_episode {
  * observation (ties: the lowest index), or with probability epsilon a uniform random one
  * from r (r may be NULL when epsilon is 0). w must hold a batch of 1 for m (NULL: one is
  * made and freed here). max_steps <= 0: no cap. fn may be NULL. m's input must be the
- * env's observation ([4,84,84] uint8) and its output the env's number of actions. */
+ * env's observation (env_obs_size bytes), or a tile stack [4,13,16] on a pixel env (built
+ * from the RAM after each step as a tiles env builds it, so a tiles model can be watched),
+ * and its output the env's number of actions, or that plus one for a policy + value head
+ * (PPO: argmax of the logits). */
 int rec_play_episode(env *e, const nn_model *m, nn_work *w, double epsilon, rng *r,
                      long max_steps, rec_frame_fn fn, void *ctx, rec_episode *out, char *err,
                      size_t errlen);

@@ -1,6 +1,7 @@
-/* train.h: parallel Double-DQN training (`smbrl train`): worker processes that act, learn
- * from their own replay memory and push every gradient into one shared model, and a
- * supervisor that restarts crashed workers, checkpoints, logs and stops cleanly.
+/* train.h: parallel training (`smbrl train`) of Double-DQN or PPO agents: worker processes
+ * that act, compute gradients from their own experience and push every gradient into one
+ * shared model, and a supervisor that restarts crashed workers, checkpoints, logs and stops
+ * cleanly.
  *
  * Shared model: parameters, Adam moments and global counters live in one anonymous
  * MAP_SHARED mapping made before fork(), guarded by a process-shared ROBUST mutex (a
@@ -18,6 +19,15 @@
  * the tutorial; each worker's epsilon and RNG live in the shared slots so that restarts and
  * resumes continue them.
  *
+ * PPO (--algo ppo) runs on the same machinery: a worker owns --envs-per-process envs and a
+ * local actor-critic; it collects a rollout of --ppo-steps steps per env with its local copy,
+ * computes GAE, then for --ppo-epochs x --ppo-minibatches computes each minibatch gradient
+ * locally, applies it to the shared model (Adam with the shared moments, under the lock) and
+ * copies the shared parameters back. With one worker this is synchronous PPO exactly; with
+ * several, a worker's rollout is at most one rollout behind the shared policy. The DQN-only
+ * arguments (burnin, learn_every, sync_every, target_sync_every, memory_size, batch_size,
+ * exploration, dueling) are ignored by PPO runs.
+ *
  * Signals: train_run blocks SIGINT, SIGTERM and SIGCHLD in the calling process and waits on
  * them. The first SIGINT/SIGTERM stops the workers and writes a final checkpoint; it also
  * restores the default action, so a second one ends the process at once (every file write
@@ -33,6 +43,7 @@
 #include "smbrl/nn.h"
 
 #define TRAIN_MAX_WORKERS 64
+#define TRAIN_MAX_ENVS 256 /* envs per PPO worker */
 #define TRAIN_STATE_FORMAT "smbrl-train-state-1"
 
 typedef struct train_args {
@@ -62,6 +73,25 @@ typedef struct train_args {
     double eps_min;          /* 0.1 */
     double log_every;        /* seconds between interval logs (TensorBoard, metrics), 10 */
     uint64_t seed;           /* 0 */
+    /* Algorithm, observation, network (strings as on the command line, saved in checkpoints) */
+    char algo[8];            /* "dqn" (default) or "ppo" */
+    char obs[8];             /* "pixels" (default) or "tiles" */
+    char net[16];            /* "" = the default for algo and obs: pixels: dqn "nature", ppo
+                                "uvipen"; tiles: "mlp" (train_args_resolve fills it in) */
+    char reward[8];          /* "gym" (the env's reward) or "uvipen" (ppo_shape_reward of it) */
+    char lr_schedule[12];    /* PPO: "constant" or "linear" (to 0 at --max-steps) */
+    /* PPO (uvipen's defaults, ppo_config_default) */
+    int envs_per_process;    /* 0 = max(1, 8 / num_processes) (train_args_resolve) */
+    int ppo_steps;           /* 512 steps per env per rollout */
+    int ppo_epochs;          /* 10 */
+    int ppo_minibatches;     /* 16 */
+    int norm_adv;            /* 0 */
+    double gae_lambda;       /* 1.0 */
+    double clip;             /* 0.2 */
+    double ent_coef;         /* 0.01 */
+    double vf_coef;          /* 1.0 */
+    double value_clip;       /* 0: off */
+    double max_grad_norm;    /* 0.5 */
     /* Distributed (src/dist, README "## Distributed"); not saved in checkpoints: a resume
      * says again whether it runs under mpirun. */
     int distributed;         /* this process is one rank of `mpirun ... smbrl train --distributed` */
@@ -69,6 +99,18 @@ typedef struct train_args {
 } train_args;
 
 void train_args_default(train_args *a);
+/* Fills the defaults that depend on other arguments: net, envs_per_process. */
+void train_args_resolve(train_args *a);
+/* 1 for --algo ppo. */
+int train_is_ppo(const train_args *a);
+/* The network of an algo/obs/net triple (net "" = the default) for observations
+ * (in_c,in_h,in_w) and `actions` actions; model_name (32 bytes, may be NULL) gets the
+ * checkpoints' "model" name: DQN "marionet", "marionet-dueling" or "mlp"; PPO "ppo-uvipen",
+ * "ppo-nature" or "ppo-mlp". mlp: flatten, 256, ReLU, 256, ReLU, head. */
+int train_net_spec(const char *algo, const char *obs, const char *net, int dueling, int in_c,
+                   int in_h, int in_w, int actions, nn_spec *spec, char *model_name, char *err,
+                   size_t errlen);
+
 /* All arguments as one JSON object (the checkpoints' "args"). */
 int train_args_to_json(const train_args *a, char *out, size_t outlen);
 /* Fields present in json overwrite a's; unknown keys are ignored (newer versions). */
@@ -87,7 +129,9 @@ typedef struct train_progress {
     int64_t episodes, episodes_total, steps, max_steps;
     int64_t flags, restarts, updates;
     double steps_per_s, updates_per_s; /* over the last few seconds */
-    double epsilon;                    /* mean over the workers */
+    double epsilon;                    /* mean over the workers (DQN) */
+    int ppo;                           /* a PPO run: entropy instead of epsilon */
+    double entropy;                    /* PPO: mean policy entropy of the last interval */
     double mean_return, mean_x;        /* last 100 episodes; NaN before the first */
     double elapsed, eta;               /* seconds; eta < 0 when unknown */
     int final;                         /* the last report */

@@ -175,13 +175,19 @@ static int run_task(const eval_opts *o, const ckpt_info *ci, const nn_model *m, 
         cfg.max_pool = !strcmp(v, "true") || !strcmp(v, "1");
     if (json_scalar(ci->args, "reward", v, sizeof v) == 0 && (!strcmp(v, "v7") || !strcmp(v, "shaped")))
         cfg.reward = !strcmp(v, "v7") ? "v7" : "shaped";
+    /* A tiles model plays a tiles env (no rendering) unless someone watches: then a pixel
+     * env, with the tiles built from its RAM (rec_play_episode). */
+    int watched = window || o->record || o->record_dir || o->png_dir;
+    if (!strcmp(ci->obs, "tiles") && !watched)
+        cfg.obs = ENV_OBS_TILES;
     env *e;
     if (env_create(&e, &cfg, o->rom, err, sizeof err) < 0) {
         fprintf(stderr, "smbrl eval: %s\n", err);
         return 1;
     }
-    if (env_num_actions(e) != m->out_dim) {
-        fprintf(stderr, "smbrl eval: the checkpoint has %d actions, the env %d\n", m->out_dim,
+    const int policy_value = !strcmp(ci->algo, "ppo"); /* logits, then the value */
+    if (env_num_actions(e) != m->out_dim - policy_value) {
+        fprintf(stderr, "smbrl eval: the checkpoint has %d actions, the env %d\n", m->out_dim - policy_value,
                 env_num_actions(e));
         env_free(e);
         return 1;

@@ -1,4 +1,4 @@
-/* cmd_train.c: `smbrl train`: parallel Double-DQN training (train.h) from the command line:
+/* cmd_train.c: `smbrl train`: parallel Double-DQN or PPO training (train.h) from the command line:
  * flags, the progress line, event lines, the optional SDL2 window of worker 0 (--render),
  * and a summary (table, or one JSON object with --json) at the end. */
 #include <errno.h>
@@ -23,8 +23,9 @@ static void usage(FILE *out)
     train_args_default(&d);
     fprintf(out,
             "usage: smbrl train --rom ROM [--num-processes 4] [--episodes 2000] [--batch-size 64] [FLAGS]\n\n"
-            "Trains the PyTorch Mario tutorial's Double-DQN agent with worker processes that share\n"
-            "one model (parameters and Adam moments in shared memory). Writes checkpoints,\n"
+            "Trains the PyTorch Mario tutorial's Double-DQN agent (or, with --algo ppo, a PPO\n"
+            "actor-critic) with worker processes that share one model (parameters and Adam\n"
+            "moments in shared memory). Writes checkpoints,\n"
             "TensorBoard event files, metrics.jsonl and train.log into the run directory.\n"
             "Ctrl-C stops cleanly with a final checkpoint; a second Ctrl-C quits at once.\n\n"
             "  --rom PATH                ROM file or folder searched by SHA-1 (default $SMBRL_ROM,\n"
@@ -33,6 +34,15 @@ static void usage(FILE *out)
             "  --task T                  task (default %s)\n"
             "  --actions A               action set: tutorial ([[right],[right,A]], the seed's), right,\n"
             "                            simple, complex, nes (default %s)\n"
+            "  --algo dqn|ppo            Double DQN (default) or PPO\n"
+            "  --obs pixels|tiles        observations: the [4,84,84] gray stack (default) or the\n"
+            "                            [4,13,16] tile grid read from RAM (no rendering)\n"
+            "  --net NAME                network: pixels: nature (MarioNet trunk; DQN default) or\n"
+            "                            uvipen (4 x conv 3x3/2; PPO default, PPO only); tiles: mlp\n"
+            "                            (256-256; the tiles default)\n"
+            "  --reward gym|uvipen       learn from the env's reward (default) or uvipen's shaping of\n"
+            "                            it ((r + score/40 + 50 flag - 50 death) / 10); logged returns\n"
+            "                            are always the env's\n"
             "  --num-processes N         worker processes (default %d)\n"
             "  --episodes N              episodes in total over all workers, earlier ones included\n"
             "                            when resuming (default %" PRId64 ")\n"
@@ -49,12 +59,27 @@ static void usage(FILE *out)
             "  --record-every N          every N finished episodes, record a greedy episode of the\n"
             "                            shared model to <run-dir>/episode_<N>.gif (default 0: off)\n"
             "  --memory-size N           replay transitions per worker (default %" PRId64 ")\n"
-            "  --lr X                    Adam learning rate (default %g)\n"
+            "  --lr X                    Adam learning rate (default %g; with --algo ppo 0.0001)\n"
             "  --gamma X                 discount (default %g)\n"
             "  --exploration-decay X     epsilon factor per action (default %.8f)\n"
             "  --exploration-min X       epsilon floor (default %g)\n"
             "  --frame-skip K            frames per agent step (default %d)\n"
             "  --dueling                 a dueling head instead of MarioNet's last layer\n"
+            "PPO (--algo ppo; uvipen's defaults). --burnin, --learn-every, --sync-every,\n"
+            "--target-sync-every, --memory-size, --batch-size, --exploration-* and --dueling are\n"
+            "DQN-only and ignored by PPO runs:\n"
+            "  --envs-per-process N      envs each worker steps (default 8 / --num-processes, >= 1)\n"
+            "  --ppo-steps N             rollout steps per env (default %d)\n"
+            "  --ppo-epochs N            passes over each rollout (default %d)\n"
+            "  --ppo-minibatches N       minibatches per pass (default %d)\n"
+            "  --gae-lambda X            GAE lambda (default %g)\n"
+            "  --clip X                  surrogate clip epsilon (default %g)\n"
+            "  --ent-coef X              entropy bonus weight (default %g)\n"
+            "  --vf-coef X               value loss weight (default %g)\n"
+            "  --value-clip X            value clipping around the old value (default 0: off)\n"
+            "  --norm-adv 0|1            normalise advantages per minibatch (default 0)\n"
+            "  --max-grad-norm X         gradient-norm clipping (default %g; 0: off)\n"
+            "  --lr-schedule S           constant (default) or linear (to 0 at --max-steps)\n"
             "  --seed S                  seed of the initial weights, envs and exploration (default 0)\n"
             "  --threads-per-process N   BLAS threads in each worker (default %d)\n"
             "  --run-dir DIR             where everything is written (default checkpoints/<UTC time>;\n"
@@ -73,7 +98,9 @@ static void usage(FILE *out)
             "  --quiet                   no progress line\n",
             d.task, d.actions, d.num_processes, d.episodes, d.batch_size, d.burnin, d.learn_every,
             d.sync_every, d.target_sync_every, d.save_every, d.memory_size, d.lr, d.gamma,
-            d.eps_decay, d.eps_min, d.frame_skip, d.threads_per_process, d.log_every);
+            d.eps_decay, d.eps_min, d.frame_skip, d.ppo_steps, d.ppo_epochs, d.ppo_minibatches,
+            d.gae_lambda, d.clip, d.ent_coef, d.vf_coef, d.max_grad_norm, d.threads_per_process,
+            d.log_every);
 }
 
 typedef struct cli_ui {
@@ -129,11 +156,15 @@ static void on_progress(void *user, const train_progress *p)
         snprintf(mr, sizeof mr, "%.1f", p->mean_return);
         snprintf(mx, sizeof mx, "%.0f", p->mean_x);
     }
-    char line[400];
+    char line[400], expl[32];
+    if (p->ppo)
+        snprintf(expl, sizeof expl, "ent %.3f", p->entropy);
+    else
+        snprintf(expl, sizeof expl, "eps %.4f", p->epsilon);
     snprintf(line, sizeof line,
-             "ep %" PRId64 "/%" PRId64 "  step %" PRId64 "  %.0f steps/s  %.1f upd/s  eps %.4f  "
+             "ep %" PRId64 "/%" PRId64 "  step %" PRId64 "  %.0f steps/s  %.1f upd/s  %s  "
              "ret100 %s  x100 %s  flags %" PRId64 "  %s elapsed, %s left",
-             p->episodes, p->episodes_total, p->steps, p->steps_per_s, p->updates_per_s, p->epsilon,
+             p->episodes, p->episodes_total, p->steps, p->steps_per_s, p->updates_per_s, expl,
              mr, mx, p->flags, el, left);
     if (u->tty) {
         printf("\r\033[K%s", line);
@@ -245,7 +276,8 @@ static int copy_str(const char *flag, const char *s, char *dst, size_t n)
 }
 
 /* Applies the flags of argv to a; returns 0, 1 for --help, -1 on a bad flag. */
-static int parse(int argc, char **argv, train_args *a, cli_ui *u, int *json, int *run_dir_given)
+static int parse(int argc, char **argv, train_args *a, cli_ui *u, int *json, int *run_dir_given,
+                 int *lr_given)
 {
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
@@ -306,7 +338,39 @@ static int parse(int argc, char **argv, train_args *a, cli_ui *u, int *json, int
         else if (!strcmp(f, "--seed"))
             r = parse_i64(f, v, 0, &x), a->seed = (uint64_t)x;
         else if (!strcmp(f, "--lr"))
-            r = parse_num(f, v, 1e-12, 1, &a->lr);
+            r = parse_num(f, v, 1e-12, 1, &a->lr), *lr_given = 1;
+        else if (!strcmp(f, "--algo"))
+            r = copy_str(f, v, a->algo, sizeof a->algo);
+        else if (!strcmp(f, "--obs"))
+            r = copy_str(f, v, a->obs, sizeof a->obs);
+        else if (!strcmp(f, "--net"))
+            r = copy_str(f, v, a->net, sizeof a->net);
+        else if (!strcmp(f, "--reward"))
+            r = copy_str(f, v, a->reward, sizeof a->reward);
+        else if (!strcmp(f, "--lr-schedule"))
+            r = copy_str(f, v, a->lr_schedule, sizeof a->lr_schedule);
+        else if (!strcmp(f, "--envs-per-process"))
+            r = parse_int(f, v, 1, &a->envs_per_process);
+        else if (!strcmp(f, "--ppo-steps"))
+            r = parse_int(f, v, 1, &a->ppo_steps);
+        else if (!strcmp(f, "--ppo-epochs"))
+            r = parse_int(f, v, 1, &a->ppo_epochs);
+        else if (!strcmp(f, "--ppo-minibatches"))
+            r = parse_int(f, v, 1, &a->ppo_minibatches);
+        else if (!strcmp(f, "--norm-adv"))
+            r = parse_int(f, v, 0, &a->norm_adv);
+        else if (!strcmp(f, "--gae-lambda"))
+            r = parse_num(f, v, 0, 1, &a->gae_lambda);
+        else if (!strcmp(f, "--clip"))
+            r = parse_num(f, v, 1e-6, 10, &a->clip);
+        else if (!strcmp(f, "--ent-coef"))
+            r = parse_num(f, v, 0, 1e6, &a->ent_coef);
+        else if (!strcmp(f, "--vf-coef"))
+            r = parse_num(f, v, 0, 1e6, &a->vf_coef);
+        else if (!strcmp(f, "--value-clip"))
+            r = parse_num(f, v, 0, 1e6, &a->value_clip);
+        else if (!strcmp(f, "--max-grad-norm"))
+            r = parse_num(f, v, 0, 1e6, &a->max_grad_norm);
         else if (!strcmp(f, "--gamma"))
             r = parse_num(f, v, 0, 1, &a->gamma);
         else if (!strcmp(f, "--exploration-decay"))
@@ -337,9 +401,9 @@ int cmd_train(int argc, char **argv)
     cli_ui u;
     memset(&u, 0, sizeof u);
     u.progress_every = 10;
-    int json = 0, run_dir_given = 0;
+    int json = 0, run_dir_given = 0, lr_given = 0;
     /* First pass: --help, flag errors, and --resume (whose saved arguments come first). */
-    int pr = parse(argc, argv, &a, &u, &json, &run_dir_given);
+    int pr = parse(argc, argv, &a, &u, &json, &run_dir_given, &lr_given);
     if (pr == 1) {
         usage(stdout);
         return 0;
@@ -362,7 +426,8 @@ int cmd_train(int argc, char **argv)
         memset(&u, 0, sizeof u);
         u.progress_every = 10;
         run_dir_given = 0;
-        parse(argc, argv, &a, &u, &json, &run_dir_given);
+        lr_given = 1; /* the saved lr stands unless given again */
+        parse(argc, argv, &a, &u, &json, &run_dir_given, &lr_given);
         memcpy(a.resume, state, sizeof a.resume < sizeof state ? sizeof a.resume : sizeof state);
         a.resume[sizeof a.resume - 1] = 0;
         if (!run_dir_given) { /* the files are where the state is, wherever the run was moved */
@@ -379,6 +444,12 @@ int cmd_train(int argc, char **argv)
             r = getenv("SMBRL_ROM_DIR");
         if (r && *r)
             snprintf(a.rom, sizeof a.rom, "%s", r);
+    }
+    if (!lr_given && !strcmp(a.algo, "ppo"))
+        a.lr = 1e-4; /* uvipen's; the DQN default is the tutorial's */
+    if (!strcmp(a.algo, "ppo") && a.distributed) {
+        fprintf(stderr, "smbrl train: --distributed trains DQN only; run --algo ppo without it\n");
+        return 2;
     }
     if (train_args_check(&a, err, sizeof err) < 0) {
         fprintf(stderr, "smbrl train: %s\n", err);

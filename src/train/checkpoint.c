@@ -14,6 +14,7 @@
 
 #include "smbrl/env.h"
 #include "smbrl/safetensors.h"
+#include "smbrl/train.h"
 
 void ckpt_model_path(char *out, size_t outlen, const char *dir, int64_t step)
 {
@@ -127,6 +128,21 @@ static int info_from(const st_file *f, const char *path, ckpt_info *info, char *
     const char *mr = st_meta(f, "mean_return_100");
     if (mr)
         info->mean_return = strtod(mr, NULL);
+    /* files from before PPO and tiles: DQN on pixels */
+    const char *al = st_meta(f, "algo"), *ob = st_meta(f, "obs"), *ne = st_meta(f, "net"),
+               *sh = st_meta(f, "obs_shape");
+    snprintf(info->algo, sizeof info->algo, "%s", al ? al : "dqn");
+    snprintf(info->obs, sizeof info->obs, "%s", ob ? ob : "pixels");
+    snprintf(info->net, sizeof info->net, "%s", ne ? ne : !strcmp(info->model, "mlp") ? "mlp" : "nature");
+    info->obs_shape[0] = ENV_STACK, info->obs_shape[1] = ENV_OBS_H, info->obs_shape[2] = ENV_OBS_W;
+    if (sh && (sscanf(sh, "%d,%d,%d", &info->obs_shape[0], &info->obs_shape[1], &info->obs_shape[2]) != 3 ||
+               info->obs_shape[0] < 1 || info->obs_shape[1] < 1 || info->obs_shape[2] < 1 ||
+               info->obs_shape[0] > 64 || info->obs_shape[1] > 1024 || info->obs_shape[2] > 1024))
+        return smbrl_fail(err, errlen, "%s: metadata \"obs_shape\" is not three sizes: \"%s\"", path, sh);
+    if (strcmp(info->algo, "dqn") && strcmp(info->algo, "ppo"))
+        return smbrl_fail(err, errlen, "%s: unknown algo \"%s\"", path, info->algo);
+    if (strcmp(info->obs, "pixels") && strcmp(info->obs, "tiles"))
+        return smbrl_fail(err, errlen, "%s: unknown obs \"%s\"", path, info->obs);
     return 0;
 }
 
@@ -145,14 +161,25 @@ int ckpt_spec(const ckpt_info *info, nn_spec *spec, char *err, size_t errlen)
     const env_action_set *as = env_action_set_find(info->actions);
     if (!as)
         return smbrl_fail(err, errlen, "unknown action set \"%s\" in checkpoint", info->actions);
-    int dueling;
-    if (!strcmp(info->model, "marionet"))
-        dueling = 0;
-    else if (!strcmp(info->model, "marionet-dueling"))
-        dueling = 1;
-    else
+    static const char *const known[] = {"marionet", "marionet-dueling", "mlp", "ppo-uvipen",
+                                        "ppo-nature", "ppo-mlp"};
+    int k = -1;
+    for (int i = 0; i < 6; i++)
+        if (!strcmp(info->model, known[i]))
+            k = i;
+    if (k < 0)
         return smbrl_fail(err, errlen, "unknown model \"%s\" in checkpoint", info->model);
-    nn_spec_marionet(spec, ENV_STACK, ENV_OBS_H, ENV_OBS_W, as->n, dueling);
+    const char *algo = info->algo[0] ? info->algo : "dqn", *obs = info->obs[0] ? info->obs : "pixels";
+    const char *net = info->net[0] ? info->net : k == 2 ? "mlp" : "nature";
+    int c = info->obs_shape[0] ? info->obs_shape[0] : ENV_STACK;
+    int h = info->obs_shape[1] ? info->obs_shape[1] : ENV_OBS_H;
+    int w = info->obs_shape[2] ? info->obs_shape[2] : ENV_OBS_W;
+    char name[32];
+    if (train_net_spec(algo, obs, net, k == 1, c, h, w, as->n, spec, name, err, errlen) < 0)
+        return -1;
+    if (strcmp(name, info->model))
+        return smbrl_fail(err, errlen, "checkpoint model \"%s\" does not match algo %s, net %s", info->model,
+                          algo, net);
     return 0;
 }
 
@@ -223,17 +250,26 @@ int ckpt_save(const char *path, const nn_model *m, const float *params, const ck
         td[t].shape = shapes[t];
         td[t].data = params + p->offset;
     }
-    char fs[24], step[24], ep[24], eps[40], mr[40];
+    char fs[24], step[24], ep[24], eps[40], mr[40], shape[48];
+    snprintf(shape, sizeof shape, "%d,%d,%d", info->obs_shape[0] ? info->obs_shape[0] : ENV_STACK,
+             info->obs_shape[1] ? info->obs_shape[1] : ENV_OBS_H,
+             info->obs_shape[2] ? info->obs_shape[2] : ENV_OBS_W);
+    const char *net = info->net[0] ? info->net : !strcmp(info->model, "mlp") || !strcmp(info->model, "ppo-mlp")
+                                                     ? "mlp"
+                                                 : !strcmp(info->model, "ppo-uvipen") ? "uvipen"
+                                                                                       : "nature";
     snprintf(fs, sizeof fs, "%d", info->frame_skip);
     snprintf(step, sizeof step, "%" PRId64, info->step);
     snprintf(ep, sizeof ep, "%" PRId64, info->episode);
     snprintf(eps, sizeof eps, "%.17g", info->epsilon);
-    st_kv kv[10] = {
+    st_kv kv[14] = {
         {"format", CKPT_FORMAT}, {"task", info->task},   {"actions", info->actions},
         {"frame_skip", fs},      {"model", info->model}, {"step", step},
         {"episode", ep},         {"epsilon", eps},       {"args", info->args[0] ? info->args : "{}"},
+        {"algo", info->algo[0] ? info->algo : "dqn"},    {"obs", info->obs[0] ? info->obs : "pixels"},
+        {"net", net},            {"obs_shape", shape},
     };
-    size_t n = 9;
+    size_t n = 13;
     if (isfinite(info->mean_return)) {
         snprintf(mr, sizeof mr, "%.9g", info->mean_return);
         kv[n].key = "mean_return_100";

@@ -449,18 +449,43 @@ static int argmax(const float *q, int n)
     return best;
 }
 
+/* The tile stack [ENV_STACK, 13, 16] of a pixel env, built from its RAM exactly as a tiles
+ * env builds it (the grid of the RAM after each step, newest last; reset fills the stack):
+ * a tiles model can then be watched on a rendering env. */
+static void ram_tiles_push(env *e, uint8_t *obs, int reset)
+{
+    uint8_t grid[ENV_TILES_SIZE];
+    env_tiles_grid(nes_ram(env_nes(e)), grid);
+    if (reset) {
+        for (int i = 0; i < ENV_STACK; i++)
+            memcpy(obs + (size_t)i * ENV_TILES_SIZE, grid, ENV_TILES_SIZE);
+        return;
+    }
+    memmove(obs, obs + ENV_TILES_SIZE, (size_t)(ENV_STACK - 1) * ENV_TILES_SIZE);
+    memcpy(obs + (size_t)(ENV_STACK - 1) * ENV_TILES_SIZE, grid, ENV_TILES_SIZE);
+}
+
 int rec_play_episode(env *e, const nn_model *m, nn_work *w, double epsilon, rng *r,
                      long max_steps, rec_frame_fn fn, void *ctx, rec_episode *out, char *err,
                      size_t errlen)
 {
     memset(out, 0, sizeof *out);
     const int A = env_num_actions(e);
-    if (m->spec.in_c != ENV_STACK || m->spec.in_h != ENV_OBS_H || m->spec.in_w != ENV_OBS_W ||
-        m->out_dim != A) {
+    const env_base *b = env_get_base(e);
+    const size_t in = (size_t)m->spec.in_c * (size_t)m->spec.in_h * (size_t)m->spec.in_w;
+    const size_t env_size = env_obs_size(b);
+    /* a model trained on tiles, played on a pixel env (to see it): tiles from the RAM */
+    const int ram_tiles = in != env_size && in == (size_t)ENV_STACK * ENV_TILES_SIZE &&
+                          b->cfg.obs == ENV_OBS_PIXELS;
+    /* PPO models end in the policy logits and the value: act on the logits */
+    const int policy_value = m->spec.num_layers > 0 &&
+                             m->spec.layers[m->spec.num_layers - 1].kind == NN_POLICY_VALUE;
+    if ((in != env_size && !ram_tiles) || m->out_dim != A + policy_value) {
+        int c, h, wd;
+        env_obs_shape(b, &c, &h, &wd);
         snprintf(err, errlen,
-                 "the model takes (%d,%d,%d) and gives %d values; the env gives (%d,%d,%d) and has %d actions",
-                 m->spec.in_c, m->spec.in_h, m->spec.in_w, m->out_dim, ENV_STACK, ENV_OBS_H,
-                 ENV_OBS_W, A);
+                 "the model takes %zu bytes and gives %d values; the env gives (%d,%d,%d) and has %d actions",
+                 in, m->out_dim, c, h, wd, A);
         return -1;
     }
     if (epsilon > 0.0 && !r) {
@@ -475,7 +500,7 @@ int rec_play_episode(env *e, const nn_model *m, nn_work *w, double epsilon, rng 
         w = &own;
         owned = 1;
     }
-    uint8_t *obs = malloc(ENV_OBS_SIZE);
+    uint8_t *obs = malloc(env_size > in ? env_size : in);
     int rc = 0;
     if (!obs) {
         snprintf(err, errlen, "out of memory");
@@ -484,6 +509,8 @@ int rec_play_episode(env *e, const nn_model *m, nn_work *w, double epsilon, rng 
     }
     env_info info;
     env_reset(e, obs, &info);
+    if (ram_tiles)
+        ram_tiles_push(e, obs, 1);
     rec_step s = {0, -1, 0.0f, 0.0, 0, &info};
     int stop = fn ? fn(ctx, e, &s, err, errlen) : 0;
     while (stop == 0 && !s.done) {
@@ -505,10 +532,12 @@ int rec_play_episode(env *e, const nn_model *m, nn_work *w, double epsilon, rng 
         }
         float rew;
         int d;
-        if (env_step(e, a, obs, &rew, &d, &info, err, errlen) < 0) {
+        if (env_step(e, a, ram_tiles ? NULL : obs, &rew, &d, &info, err, errlen) < 0) {
             rc = -1;
             goto done;
         }
+        if (ram_tiles)
+            ram_tiles_push(e, obs, 0);
         s.step++;
         s.action = a;
         s.reward = rew;

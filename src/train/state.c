@@ -38,6 +38,18 @@ void train_args_default(train_args *a)
     a->eps_min = 0.1;
     a->log_every = 10;
     a->replica_check_every = 10;
+    snprintf(a->algo, sizeof a->algo, "dqn");
+    snprintf(a->obs, sizeof a->obs, "pixels");
+    snprintf(a->reward, sizeof a->reward, "gym");
+    snprintf(a->lr_schedule, sizeof a->lr_schedule, "constant");
+    a->ppo_steps = 512;
+    a->ppo_epochs = 10;
+    a->ppo_minibatches = 16;
+    a->gae_lambda = 1.0;
+    a->clip = 0.2;
+    a->ent_coef = 0.01;
+    a->vf_coef = 1.0;
+    a->max_grad_norm = 0.5;
 }
 
 int train_args_check(const train_args *a, char *err, size_t errlen)
@@ -74,6 +86,43 @@ int train_args_check(const train_args *a, char *err, size_t errlen)
         return smbrl_fail(err, errlen, "--exploration-min must be in [0, 1]");
     if (!(a->log_every > 0))
         return smbrl_fail(err, errlen, "--log-every must be positive");
+    if (strcmp(a->algo, "dqn") && strcmp(a->algo, "ppo"))
+        return smbrl_fail(err, errlen, "--algo must be dqn or ppo, got '%s'", a->algo);
+    if (strcmp(a->obs, "pixels") && strcmp(a->obs, "tiles"))
+        return smbrl_fail(err, errlen, "--obs must be pixels or tiles, got '%s'", a->obs);
+    if (a->net[0]) {
+        nn_spec sp;
+        char why[200];
+        if (train_net_spec(a->algo, a->obs, a->net, a->dueling, 4, 84, 84, 2, &sp, NULL, why, sizeof why) < 0)
+            return smbrl_fail(err, errlen, "%s", why);
+    }
+    if (strcmp(a->reward, "gym") && strcmp(a->reward, "uvipen"))
+        return smbrl_fail(err, errlen, "--reward must be gym or uvipen, got '%s'", a->reward);
+    if (strcmp(a->lr_schedule, "constant") && strcmp(a->lr_schedule, "linear"))
+        return smbrl_fail(err, errlen, "--lr-schedule must be constant or linear, got '%s'", a->lr_schedule);
+    if (train_is_ppo(a)) {
+        if (a->envs_per_process < 0 || a->envs_per_process > TRAIN_MAX_ENVS)
+            return smbrl_fail(err, errlen, "--envs-per-process must be between 1 and %d", TRAIN_MAX_ENVS);
+        if (a->ppo_steps < 1 || a->ppo_epochs < 1 || a->ppo_minibatches < 1)
+            return smbrl_fail(err, errlen, "--ppo-steps, --ppo-epochs and --ppo-minibatches must be at least 1");
+        train_args r = *a;
+        train_args_resolve(&r);
+        const int envs = r.envs_per_process;
+        if ((int64_t)a->ppo_minibatches > (int64_t)a->ppo_steps * envs)
+            return smbrl_fail(err, errlen, "--ppo-minibatches must be at most --ppo-steps x --envs-per-process");
+        if (!strcmp(a->lr_schedule, "linear") && a->max_steps <= 0)
+            return smbrl_fail(err, errlen, "--lr-schedule linear needs --max-steps (the lr reaches 0 there)");
+        if (a->distributed)
+            return smbrl_fail(err, errlen, "--distributed trains DQN only; --algo ppo runs on one machine");
+    }
+    if (a->norm_adv != 0 && a->norm_adv != 1)
+        return smbrl_fail(err, errlen, "--norm-adv must be 0 or 1");
+    if (!(a->gae_lambda >= 0 && a->gae_lambda <= 1))
+        return smbrl_fail(err, errlen, "--gae-lambda must be in [0, 1]");
+    if (!(a->clip > 0 && a->clip < 10) || !(a->ent_coef >= 0) || !(a->vf_coef >= 0) ||
+        !(a->value_clip >= 0) || !(a->max_grad_norm >= 0))
+        return smbrl_fail(err, errlen, "--clip must be in (0, 10); --ent-coef, --vf-coef, --value-clip and "
+                                       "--max-grad-norm must not be negative");
     if (!env_action_set_find(a->actions))
         return smbrl_fail(err, errlen, "unknown action set '%s' (right, simple, complex, tutorial, nes)",
                     a->actions);
@@ -112,6 +161,22 @@ int train_args_to_json(const train_args *a, char *out, size_t outlen)
     cJSON_AddNumberToObject(o, "exploration_min", a->eps_min);
     cJSON_AddNumberToObject(o, "log_every", a->log_every);
     cJSON_AddStringToObject(o, "seed", seed);
+    cJSON_AddStringToObject(o, "algo", a->algo);
+    cJSON_AddStringToObject(o, "obs", a->obs);
+    cJSON_AddStringToObject(o, "net", a->net);
+    cJSON_AddStringToObject(o, "reward", a->reward);
+    cJSON_AddStringToObject(o, "lr_schedule", a->lr_schedule);
+    cJSON_AddNumberToObject(o, "envs_per_process", a->envs_per_process);
+    cJSON_AddNumberToObject(o, "ppo_steps", a->ppo_steps);
+    cJSON_AddNumberToObject(o, "ppo_epochs", a->ppo_epochs);
+    cJSON_AddNumberToObject(o, "ppo_minibatches", a->ppo_minibatches);
+    cJSON_AddNumberToObject(o, "norm_adv", a->norm_adv);
+    cJSON_AddNumberToObject(o, "gae_lambda", a->gae_lambda);
+    cJSON_AddNumberToObject(o, "clip", a->clip);
+    cJSON_AddNumberToObject(o, "ent_coef", a->ent_coef);
+    cJSON_AddNumberToObject(o, "vf_coef", a->vf_coef);
+    cJSON_AddNumberToObject(o, "value_clip", a->value_clip);
+    cJSON_AddNumberToObject(o, "max_grad_norm", a->max_grad_norm);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!s)
@@ -182,6 +247,22 @@ int train_args_from_json(train_args *a, const char *json, char *err, size_t errl
     get_num(o, "exploration_decay", &a->eps_decay);
     get_num(o, "exploration_min", &a->eps_min);
     get_num(o, "log_every", &a->log_every);
+    get_str(o, "algo", a->algo, sizeof a->algo);
+    get_str(o, "obs", a->obs, sizeof a->obs);
+    get_str(o, "net", a->net, sizeof a->net);
+    get_str(o, "reward", a->reward, sizeof a->reward);
+    get_str(o, "lr_schedule", a->lr_schedule, sizeof a->lr_schedule);
+    get_int(o, "envs_per_process", &a->envs_per_process);
+    get_int(o, "ppo_steps", &a->ppo_steps);
+    get_int(o, "ppo_epochs", &a->ppo_epochs);
+    get_int(o, "ppo_minibatches", &a->ppo_minibatches);
+    get_int(o, "norm_adv", &a->norm_adv);
+    get_num(o, "gae_lambda", &a->gae_lambda);
+    get_num(o, "clip", &a->clip);
+    get_num(o, "ent_coef", &a->ent_coef);
+    get_num(o, "vf_coef", &a->vf_coef);
+    get_num(o, "value_clip", &a->value_clip);
+    get_num(o, "max_grad_norm", &a->max_grad_norm);
     char seed[24] = "";
     get_str(o, "seed", seed, sizeof seed);
     if (seed[0])

@@ -42,6 +42,8 @@ typedef struct sup {
     const train_args *a;
     const train_hooks *h;
     env_base *base;
+    env_base *rec_base;       /* --record-every on tiles: a rendering base for the GIFs */
+    int obs_c, obs_h, obs_w;
     train_shared *sh;
     nn_model layout;          /* the network's table; its params are scratch for snapshots */
     nn_spec spec;
@@ -59,6 +61,9 @@ typedef struct sup {
     int64_t ring_tail;
     float *snap_m, *snap_v;
     char model_name[32];
+    double rep_ent_sum, rep_entropy; /* PPO progress: entropy sum at the last change, its mean */
+    int64_t rep_pushes;
+    double ppo_last[5];              /* PPO interval logs: the sums at the last interval */
     char last_ckpt[1200];
     char err[512];
 #ifdef SMBRL_HAVE_MPI
@@ -148,14 +153,33 @@ static int make_dirs(const char *path, char *err, size_t errlen)
     return 0;
 }
 
-static int check_memory(const train_args *a, size_t num_params, char *err, size_t errlen)
+static int check_memory(const sup *s, size_t num_params, char *err, size_t errlen)
 {
-    replay_config rc = {.capacity = (size_t)a->memory_size, .stack = ENV_STACK, .height = ENV_OBS_H,
-                        .width = ENV_OBS_W, .num_streams = 1};
+    const train_args *a = s->a;
+    const double obs = (double)s->obs_c * s->obs_h * s->obs_w;
+    if (train_is_ppo(a)) {
+        /* per worker: the rollout (observations and 8 floats a sample), the model, its grads
+         * and unused own moments, the activations of a minibatch (about 0.5 MB per pixel sample) */
+        double tn = (double)a->ppo_steps * a->envs_per_process;
+        double mb = tn / a->ppo_minibatches + a->envs_per_process;
+        double need = (double)a->num_processes *
+                      (tn * (obs + 40) + 5.0 * (double)num_params * 4 + mb * obs * 80);
+        long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+        double have = pages > 0 && psize > 0 ? (double)pages * (double)psize : 0;
+        if (have > 0 && need > have)
+            return smbrl_fail(err, errlen,
+                              "rollouts of %d steps x %d envs x %d workers need about %.1f GiB, more than "
+                              "this machine's %.1f GiB of RAM (lower --ppo-steps or --envs-per-process)",
+                              a->ppo_steps, a->envs_per_process, a->num_processes, need / 1073741824.0,
+                              have / 1073741824.0);
+        return 0;
+    }
+    replay_config rc = {.capacity = (size_t)a->memory_size, .stack = s->obs_c, .height = s->obs_h,
+                        .width = s->obs_w, .num_streams = 1};
     /* above the replay's own size limit, estimate: a frame and a transition record each */
     double per = (double)replay_bytes_needed(&rc, NULL);
     if (per <= 0)
-        per = (double)a->memory_size * (ENV_FRAME_SIZE + 24);
+        per = (double)a->memory_size * ((double)s->obs_h * s->obs_w + 24);
     /* per worker: the memory, three copies of the model (online, target, Adam m and v), the
      * activations of a batch (about 0.5 MB per sample) */
     double need = (double)a->num_processes *
@@ -220,6 +244,21 @@ static void drain(sup *s)
     }
 }
 
+/* PPO: per-push means since the last call's sums (sums: the 5 ppo_sum totals now). */
+static void ppo_sums(const sup *s, double sums[5], double *lr)
+{
+    for (int k = 0; k < 5; k++)
+        sums[k] = 0;
+    *lr = 0;
+    for (int w = 0; w < s->a->num_processes; w++) {
+        for (int k = 0; k < 5; k++)
+            sums[k] += train_load_d(&s->sh->slot[w].ppo_sum[k]);
+        double l = train_load_d(&s->sh->slot[w].lr);
+        if (l > *lr)
+            *lr = l;
+    }
+}
+
 static double mean_epsilon(const sup *s)
 {
     double e = 0;
@@ -261,7 +300,8 @@ static void record_episode(sup *s, int64_t episodes)
     o.max_steps = 5000; /* bounds the pause of the supervisor loop */
     o.seed = s->a->seed + (uint64_t)episodes;
     rec_episode ep;
-    if (rec_record_episode_gif(s->base, &s->layout, &o, path, &ep, why, sizeof why) < 0)
+    if (rec_record_episode_gif(s->rec_base ? s->rec_base : s->base, &s->layout, &o, path, &ep, why,
+                               sizeof why) < 0)
         say(s, "recording after %" PRId64 " episodes failed: %s", episodes, why);
     else
         say(s, "recorded a greedy episode after %" PRId64 " episodes to %s: return %.1f, x %d%s", episodes, path,
@@ -347,10 +387,14 @@ static int checkpoint(sup *s, char *err, size_t errlen)
     snprintf(info.task, sizeof info.task, "%s", s->a->task);
     snprintf(info.actions, sizeof info.actions, "%s", s->a->actions);
     snprintf(info.model, sizeof info.model, "%s", s->model_name);
+    snprintf(info.algo, sizeof info.algo, "%s", s->a->algo);
+    snprintf(info.obs, sizeof info.obs, "%s", s->a->obs);
+    snprintf(info.net, sizeof info.net, "%s", s->a->net);
+    info.obs_shape[0] = s->obs_c, info.obs_shape[1] = s->obs_h, info.obs_shape[2] = s->obs_w;
     info.frame_skip = s->a->frame_skip;
     info.step = st.step;
     info.episode = st.episodes;
-    info.epsilon = eps / st.n_workers;
+    info.epsilon = train_is_ppo(s->a) ? 0.0 : eps / st.n_workers;
     info.mean_return = NAN;
     if (train_args_to_json(s->a, info.args, sizeof info.args) < 0)
         return smbrl_fail(err, errlen, "the arguments do not fit in a checkpoint");
@@ -385,7 +429,8 @@ static int checkpoint(sup *s, char *err, size_t errlen)
 static int spawn(sup *s, int w, char *err, size_t errlen)
 {
     train_worker_ctx c = {.args = s->a, .hooks = s->h, .base = s->base, .sh = s->sh,
-                          .spec = s->spec, .index = w,
+                          .spec = s->spec, .obs_c = s->obs_c, .obs_h = s->obs_h,
+                          .obs_w = s->obs_w, .index = w,
                           .generation = (int)s->sh->slot[w].restarts, .supervisor = getpid()};
     s->sh->slot[w].error[0] = 0;
     if (s->logf)
@@ -492,6 +537,17 @@ static void report(sup *s, rate_win *rw, int final)
     double now = mono();
     rate_push(rw, now, p.steps, p.updates, &p.steps_per_s, &p.updates_per_s);
     p.epsilon = mean_epsilon(s);
+    if (train_is_ppo(s->a)) {
+        double sums[5], lr;
+        ppo_sums(s, sums, &lr);
+        if (p.updates > s->rep_pushes) {
+            s->rep_entropy = (sums[2] - s->rep_ent_sum) / (double)(p.updates - s->rep_pushes);
+            s->rep_ent_sum = sums[2];
+            s->rep_pushes = p.updates;
+        }
+        p.ppo = 1;
+        p.entropy = s->rep_entropy;
+    }
     window_means(s, &p.mean_return, &p.mean_x);
     p.elapsed = s->elapsed0 + (now - s->t0);
     p.eta = -1;
@@ -508,6 +564,41 @@ static void report(sup *s, rate_win *rw, int final)
         s->h->progress(s->h->user, &p);
 }
 
+/* PPO's interval figures: means per minibatch push since the last interval. */
+static void ppo_interval_log(sup *s, int64_t pushes, int64_t dp, int64_t steps, double dt,
+                             const int64_t *last_steps)
+{
+    (void)pushes;
+    double sums[5], lr, v[11];
+    ppo_sums(s, sums, &lr);
+    for (int k = 0; k < 5; k++)
+        v[k] = dp > 0 ? (sums[k] - s->ppo_last[k]) / (double)dp : NAN;
+    memcpy(s->ppo_last, sums, sizeof sums);
+    v[5] = lr > 0 ? lr : NAN;
+    v[6] = dt > 0 ? (double)(steps - *last_steps) / dt : 0;
+    v[7] = dt > 0 ? (double)dp / dt : 0;
+    window_means(s, &v[8], &v[9]);
+    train_lock(s->sh);
+    v[10] = (double)s->sh->episodes;
+    train_unlock(s->sh);
+    static const char *const names[] = {"policy_loss", "value_loss", "entropy", "approx_kl",
+                                        "clip_frac", "lr", "steps_per_s", "updates_per_s",
+                                        "mean_return_100", "mean_x_100", "episodes"};
+    static const char *const tags[] = {"train/policy_loss", "train/value_loss", "train/entropy",
+                                       "train/approx_kl", "train/clip_frac", "train/lr",
+                                       "train/steps_per_s", "train/updates_per_s",
+                                       "train/mean_return_100", "train/mean_x_100", "train/episodes"};
+    double wall = tblog_now();
+    char why[256];
+    for (int i = 0; i < 11; i++)
+        if (isfinite(v[i]) && s->tb && tblog_scalar(s->tb, tags[i], steps, (float)v[i], wall, why, sizeof why) < 0)
+            snprintf(s->err, sizeof s->err, "%s", why);
+    if (s->tb)
+        tblog_flush(s->tb, why, sizeof why);
+    if (s->mx && metrics_write(s->mx, steps, wall, 11, names, v, why, sizeof why) < 0)
+        snprintf(s->err, sizeof s->err, "%s", why);
+}
+
 static void interval_log(sup *s, int64_t *last_pushes, double *last_loss, double *last_q,
                          double *last_t, int64_t *last_steps)
 {
@@ -517,6 +608,15 @@ static void interval_log(sup *s, int64_t *last_pushes, double *last_loss, double
     double dt = now - *last_t;
     int64_t dp = pushes - *last_pushes;
     double v[8];
+    if (train_is_ppo(s->a)) {
+        ppo_interval_log(s, pushes, dp, steps, dt, last_steps);
+        *last_pushes = pushes;
+        *last_loss = loss;
+        *last_q = q;
+        *last_t = now;
+        *last_steps = steps;
+        return;
+    }
     v[0] = dp > 0 ? (loss - *last_loss) / (double)dp : NAN;
     v[1] = dp > 0 ? (q - *last_q) / (double)dp : NAN;
     v[2] = mean_epsilon(s);
@@ -560,15 +660,23 @@ static int setup(sup *s, train_state *st, char *err, size_t errlen)
     ec.actions = a->actions;
     ec.frame_skip = a->frame_skip;
     ec.seed = a->seed;
+    ec.obs = env_obs_kind_parse(a->obs);
     if (env_base_create(&s->base, &ec, a->rom, err, errlen) < 0)
         return -1;
+    if (ec.obs != ENV_OBS_PIXELS && a->record_every > 0) {
+        ec.obs = ENV_OBS_PIXELS; /* the recordings need pictures; tiles come from the RAM */
+        if (env_base_create(&s->rec_base, &ec, a->rom, err, errlen) < 0)
+            return -1;
+    }
+    env_obs_shape(s->base, &s->obs_c, &s->obs_h, &s->obs_w);
     const env_action_set *as = env_base_actions(s->base);
-    nn_spec_marionet(&s->spec, ENV_STACK, ENV_OBS_H, ENV_OBS_W, as->n, a->dueling);
-    snprintf(s->model_name, sizeof s->model_name, a->dueling ? "marionet-dueling" : "marionet");
+    if (train_net_spec(a->algo, a->obs, a->net, a->dueling, s->obs_c, s->obs_h, s->obs_w, as->n,
+                       &s->spec, s->model_name, err, errlen) < 0)
+        return -1;
     if (nn_model_init(&s->layout, &s->spec, err, errlen) < 0)
         return -1;
     size_t np = s->layout.num_params;
-    if (check_memory(a, np, err, errlen) < 0)
+    if (check_memory(s, np, err, errlen) < 0)
         return -1;
     s->snap_m = malloc(sizeof(float) * np);
     s->snap_v = malloc(sizeof(float) * np);
@@ -600,6 +708,7 @@ int train_run(const train_args *args, const train_hooks *h, train_summary *summa
               size_t errlen)
 {
     train_args a = *args;
+    train_args_resolve(&a);
     if (!a.run_dir[0]) {
         time_t t = time(NULL);
         struct tm tm;
@@ -692,10 +801,13 @@ int train_run(const train_args *args, const train_hooks *h, train_summary *summa
     sigprocmask(SIG_BLOCK, &set, &old);
     blocked = 1;
     s->t0 = mono();
-    say(s, "%s training %s, actions %s, %d worker(s), run directory %s, from step %" PRId64
-           ", episode %" PRId64 " of %" PRId64,
-        a.resume[0] ? "resumed" : "started", a.task, a.actions, a.num_processes, a.run_dir,
-        sh->steps, sh->episodes, a.episodes);
+    char envs[48] = "";
+    if (train_is_ppo(&a))
+        snprintf(envs, sizeof envs, ", %d env(s) each", a.envs_per_process);
+    say(s, "%s training %s, actions %s, %s on %s with %s (%s), %d worker(s)%s, run directory %s, "
+           "from step %" PRId64 ", episode %" PRId64 " of %" PRId64,
+        a.resume[0] ? "resumed" : "started", a.task, a.actions, a.algo, a.obs, a.net, s->model_name,
+        a.num_processes, envs, a.run_dir, sh->steps, sh->episodes, a.episodes);
     int done_already = sh->episodes >= a.episodes || (a.max_steps > 0 && sh->steps >= a.max_steps);
     for (int w = 0; w < a.num_processes && !done_already; w++) {
         if (spawn(s, w, err, errlen) < 0) {
@@ -871,6 +983,7 @@ out:
     free(s->snap_m);
     free(s->snap_v);
     env_base_free(s->base);
+    env_base_free(s->rec_base);
     free(st);
 #ifdef SMBRL_HAVE_MPI
     train_dist_close(s->dist); /* MPI_Finalize only after a clean finish */

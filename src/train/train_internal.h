@@ -37,6 +37,10 @@ typedef struct train_slot {
     int has_state;        /* epsilon and rng hold a worker's state (else: fresh start) */
     int32_t pid;
     double loss_sum, q_sum; /* over pushes, for interval means */
+    /* PPO, summed over pushes (minibatches): policy loss, value loss, entropy, approx KL,
+     * clip fraction; and the lr of the last push */
+    double ppo_sum[5];
+    double lr;
     double env_s, act_s, learn_s, sync_s, other_s;
     char error[256];      /* why the worker's last process failed, if it could say */
 } train_slot;
@@ -78,6 +82,7 @@ typedef struct train_worker_ctx {
     const env_base *base;
     train_shared *sh;
     nn_spec spec;
+    int obs_c, obs_h, obs_w;  /* observation shape of the base's envs */
     int index;
     int generation;       /* restarts of this index, for seeding */
     pid_t supervisor;
@@ -86,6 +91,25 @@ typedef struct train_worker_ctx {
 /* Runs a worker to the end (stop flag, episodes, max steps) and returns the exit status
  * for _exit: 0 after a clean stop, 1 on an error. */
 int train_worker_main(const train_worker_ctx *c);
+/* The PPO worker (worker_ppo.c); train_worker_main runs it for --algo ppo. */
+int train_worker_ppo_main(const train_worker_ctx *c);
+
+/* Shared by both workers (worker.c). */
+int train_stopping(const train_shared *sh, const train_args *a);
+/* Publishes a finished episode (ret: the env's own return); returns 0 when the run's
+ * episode budget was already used up (the episode does not count and the worker stops). */
+int train_publish(train_shared *sh, const train_args *a, int w, double ret, int len,
+                  const env_info *in);
+/* The worker's seed for its RNG and envs: from --seed, the index and the restart count. */
+uint64_t train_worker_seed(const train_worker_ctx *c);
+/* Process set-up every worker does first: die with the supervisor, leave Ctrl-C to it,
+ * BLAS threads. Returns -1 when the supervisor is already gone. */
+int train_worker_enter(const train_worker_ctx *c);
+double train_now(void);
+
+/* The reward a worker learns from (--reward): the env's, or uvipen's shaping of it.
+ * score_delta: the score change over the step; flag: the flag was reached. */
+float train_reward(const train_args *a, float reward, int score_delta, int done, int flag);
 
 /* Training state (state_<step>.safetensors): everything --resume needs. */
 typedef struct train_state {

@@ -1,9 +1,11 @@
-/* worker.c: one training worker process: its env, its replay memory, a local online and
+/* worker.c: one DQN training worker process: its env, its replay memory, a local online and
  * target net; acts epsilon-greedily, learns every --learn-every of its steps after its
  * burn-in, pushes each gradient into the shared model, pulls the shared parameters every
- * --sync-every steps, publishes finished episodes. See train.h for the scheme. */
+ * --sync-every steps, publishes finished episodes. See train.h for the scheme. Also what
+ * the PPO worker (worker_ppo.c) shares with it: process set-up, seeds, publishing. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <time.h>
@@ -13,7 +15,7 @@
 #include "smbrl/replay.h"
 #include "train/train_internal.h"
 
-static double now_s(void)
+double train_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -27,7 +29,7 @@ static double wall_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int stopping(const train_shared *sh, const train_args *a)
+int train_stopping(const train_shared *sh, const train_args *a)
 {
     if (__atomic_load_n(&sh->stop, __ATOMIC_RELAXED))
         return 1;
@@ -43,10 +45,8 @@ static void pull(train_shared *sh, ddqn *ag)
 
 static void add_time(double *acc, double dt) { train_store_d(acc, *acc + dt); }
 
-/* Publishes a finished episode; returns 0 when the run's episode budget was already used up
- * (the episode does not count and the worker stops). */
-static int publish(train_shared *sh, const train_args *a, int w, double ret, int len,
-                   const env_info *in)
+int train_publish(train_shared *sh, const train_args *a, int w, double ret, int len,
+                  const env_info *in)
 {
     int counted = 0;
     train_lock(sh);
@@ -70,32 +70,47 @@ static int publish(train_shared *sh, const train_args *a, int w, double ret, int
     return counted;
 }
 
-int train_worker_main(const train_worker_ctx *c)
+int train_worker_enter(const train_worker_ctx *c)
 {
-    const train_args *a = c->args;
-    train_shared *sh = c->sh;
-    train_slot *slot = &sh->slot[c->index];
     /* Die with the supervisor; a terminal's Ctrl-C is the supervisor's to handle. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != c->supervisor)
-        return 1;
+        return -1;
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    nn_set_threads(a->threads_per_process);
+    nn_set_threads(c->args->threads_per_process);
+    return 0;
+}
+
+uint64_t train_worker_seed(const train_worker_ctx *c)
+{
+    return c->args->seed * 0x9E3779B97F4A7C15ull + (uint64_t)c->index * 1000003u +
+           (uint64_t)c->generation * 7919u + 1;
+}
+
+int train_worker_main(const train_worker_ctx *c)
+{
+    if (train_is_ppo(c->args))
+        return train_worker_ppo_main(c);
+    const train_args *a = c->args;
+    train_shared *sh = c->sh;
+    train_slot *slot = &sh->slot[c->index];
+    if (train_worker_enter(c) < 0)
+        return 1;
 
     char err[256] = "";
-    uint64_t seed = a->seed * 0x9E3779B97F4A7C15ull + (uint64_t)c->index * 1000003u +
-                    (uint64_t)c->generation * 7919u + 1;
+    uint64_t seed = train_worker_seed(c);
     rng r;
     rng_seed(&r, seed);
     env *e = NULL;
     ddqn *ag = NULL;
     replay *mem = NULL;
     int rc = 1, rendering = 0;
+    uint8_t *obs = NULL;
     if (env_create_on(&e, c->base, seed, err, sizeof err) < 0)
         goto out;
     ddqn_config dc;
@@ -113,8 +128,9 @@ int train_worker_main(const train_worker_ctx *c)
     ag = ddqn_create(&dc, &c->spec, &r, err, sizeof err);
     if (!ag)
         goto out;
-    replay_config rc_cfg = {.capacity = (size_t)a->memory_size, .stack = ENV_STACK,
-                            .height = ENV_OBS_H, .width = ENV_OBS_W, .num_streams = 1};
+    replay_config rc_cfg = {.capacity = (size_t)a->memory_size, .stack = c->obs_c,
+                            .height = c->obs_h, .width = c->obs_w, .num_streams = 1};
+    const size_t frame = (size_t)c->obs_h * (size_t)c->obs_w, last = (size_t)(c->obs_c - 1) * frame;
     mem = replay_create(&rc_cfg, err, sizeof err);
     if (!mem)
         goto out;
@@ -129,26 +145,33 @@ int train_worker_main(const train_worker_ctx *c)
     if (a->render && c->index == 0 && c->hooks && c->hooks->render_open)
         rendering = c->hooks->render_open(c->hooks->user, err, sizeof err) == 0;
 
-    uint8_t obs[ENV_OBS_SIZE];
+    obs = malloc((size_t)c->obs_c * frame);
+    if (!obs) {
+        snprintf(err, sizeof err, "out of memory");
+        goto out;
+    }
     env_info info;
     if (env_reset(e, obs, &info) < 0)
         goto out;
-    replay_begin_episode(mem, 0, obs + (ENV_STACK - 1) * ENV_FRAME_SIZE);
+    int score = info.score;
+    replay_begin_episode(mem, 0, obs + last);
     double ret = 0;
     int len = 0;
     int64_t own = 0; /* steps since this process started: burn-in and schedules */
-    double t_prev = now_s();
-    while (!stopping(sh, a)) {
-        double t0 = now_s();
+    double t_prev = train_now();
+    while (!train_stopping(sh, a)) {
+        double t0 = train_now();
         int act = ddqn_act(ag, &r, obs);
-        double t1 = now_s();
+        double t1 = train_now();
         float rew;
         int done;
         if (env_step(e, act, obs, &rew, &done, &info, err, sizeof err) < 0)
             goto out;
-        double t2 = now_s();
-        replay_add(mem, 0, act, rew, done, obs + (ENV_STACK - 1) * ENV_FRAME_SIZE);
+        double t2 = train_now();
         ret += rew;
+        rew = train_reward(a, rew, info.score - score, done, info.flag_get);
+        score = info.score;
+        replay_add(mem, 0, act, rew, done, obs + last);
         len++;
         own++;
         __atomic_add_fetch(&sh->steps, 1, __ATOMIC_RELAXED);
@@ -168,10 +191,10 @@ int train_worker_main(const train_worker_ctx *c)
             train_store_d(&slot->loss_sum, slot->loss_sum + ag->last_loss);
             train_store_d(&slot->q_sum, slot->q_sum + ag->last_q_mean);
         }
-        double t3 = now_s();
+        double t3 = train_now();
         if (own % a->sync_every == 0)
             pull(sh, ag);
-        double t4 = now_s();
+        double t4 = train_now();
         /* epsilon and rng after every step, so a restart or checkpoint continues them */
         memcpy(slot->rng, r.s, sizeof r.s);
         train_store_d(&slot->epsilon, ag->epsilon);
@@ -179,15 +202,16 @@ int train_worker_main(const train_worker_ctx *c)
         if (rendering)
             c->hooks->render_frame(c->hooks->user, e);
         if (done) {
-            if (!publish(sh, a, c->index, ret, len, &info))
+            if (!train_publish(sh, a, c->index, ret, len, &info))
                 break;
             ret = 0;
             len = 0;
             if (env_reset(e, obs, &info) < 0)
                 goto out;
-            replay_begin_episode(mem, 0, obs + (ENV_STACK - 1) * ENV_FRAME_SIZE);
+            score = info.score;
+            replay_begin_episode(mem, 0, obs + last);
         }
-        double t5 = now_s();
+        double t5 = train_now();
         add_time(&slot->act_s, t1 - t0);
         add_time(&slot->env_s, t2 - t1);
         add_time(&slot->learn_s, t3 - t2);
@@ -201,6 +225,7 @@ out:
         snprintf(slot->error, sizeof slot->error, "%s", err);
     if (rendering && c->hooks->render_close)
         c->hooks->render_close(c->hooks->user);
+    free(obs);
     replay_free(mem);
     ddqn_free(ag);
     env_free(e);
