@@ -206,7 +206,8 @@ const char *env_obs_kind_name(int kind);
 /* ---- tile grid (src/env/tiles.c) -------------------------------------------- */
 
 /* The 13x16 grid (row-major, ENV_TILE_* values) of the screen the game shows,
- * from RAM alone. Row r is screen y 32+16r..47+16r; column j is the level's
+ * from RAM alone (its latest state: the picture rendered in the same frame lags
+ * it by one frame). Row r is screen y 32+16r..47+16r; column j is the level's
  * metatile column holding level pixel left + 16j, left being the screen's left
  * edge, so columns are level-aligned and the picture is offset by left % 16.
  * Solid: a collision metatile the player stands on or is stopped by (not coins,

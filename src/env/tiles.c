@@ -26,7 +26,12 @@
  *   5 holds the flagpole flag or a power-up and is not read.
  * - Mario: Player_PageLoc $6D, Player_X_Position $86, Player_Y_HighPos $B5,
  *   Player_Y_Position $CE, the top left of a 16x32 box whose lower half is small
- *   Mario (and big Mario's legs). */
+ *   Mario (and big Mario's legs).
+ *
+ * Timing: the grid is the game's latest state, which the next frame shows. The
+ * picture rendered in the same frame is one frame older: the NMI that starts a
+ * frame sets the scroll and copies the sprites computed by the previous frame's
+ * logic, then runs this frame's logic (tests/test_env_tiles.c relies on this). */
 #include <string.h>
 
 #include "env_internal.h"
