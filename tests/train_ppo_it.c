@@ -1,0 +1,530 @@
+/* train_ppo_it.c: integration tests of `smbrl train --algo ppo` and `--obs tiles` with real
+ * processes and files (registered by tests/train_ppo.cmake, one CTest test per case):
+ *   pixels  a short 2-worker PPO run on pixels (uvipen's trunk): checkpoints load and say
+ *           ppo/pixels, the shared model moved, both workers pushed whole updates (epochs x
+ *           minibatches each) and adam_step counts every push, the workers pulled after each
+ *           push (a local copy that never pulls sees ratio 1: approx KL and clip fraction stay 0),
+ *           TensorBoard reads record by record with the PPO scalars, `smbrl eval` plays it
+ *   tiles   the same on tiles (MLP), `smbrl eval --record` of the tiles model, and a DQN run on
+ *           tiles whose checkpoint evaluates too
+ *   resume  SIGINT mid-run of PPO on tiles: final checkpoint, exit 0; --resume (without
+ *           repeating --algo) restores parameters, Adam moments, RNGs and counters exactly,
+ *           then the step count and the Adam steps go on, still PPO
+ *   errors  PPO set-up errors are one line and exit 2 (--distributed, bad names, linear lr
+ *           without --max-steps, DQN-only nets)
+ * usage: train_ppo_it CASE SMBRL WORKDIR [ROM_DIR]. ROMs from $SMBRL_ROM_DIR (skips without). */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "smbrl/checkpoint.h"
+#include "smbrl/safetensors.h"
+#include "smbrl/tblog.h"
+#include "smbrl/train.h"
+#include "testlib.h"
+
+static const char *smbrl_bin, *work, *roms;
+
+static int file_has(const char *path, const char *needle)
+{
+    char *s = testlib_read_file(path, NULL);
+    int r = s && strstr(s, needle);
+    free(s);
+    return r;
+}
+
+static int exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+/* Starts smbrl with args (NULL-terminated), output in <work>/<tag>.out/.err. */
+static pid_t start(const char *tag, const char *const *args)
+{
+    char out[1024], errp[1024];
+    snprintf(out, sizeof out, "%s/%s.out", work, tag);
+    snprintf(errp, sizeof errp, "%s/%s.err", work, tag);
+    pid_t p = fork();
+    if (p == 0) {
+        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fe = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        char *argv[80];
+        int n = 0;
+        argv[n++] = (char *)smbrl_bin;
+        for (int i = 0; args[i] && n < 79; i++)
+            argv[n++] = (char *)args[i];
+        argv[n] = NULL;
+        execv(smbrl_bin, argv);
+        _exit(127);
+    }
+    return p;
+}
+
+static int finish(pid_t p)
+{
+    int st;
+    if (waitpid(p, &st, 0) < 0)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int run(const char *tag, const char *const *args) { return finish(start(tag, args)); }
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int wait_for(const char *path, const char *needle, double timeout_s)
+{
+    for (double t = 0; t < timeout_s; t += 0.1) {
+        if (needle ? file_has(path, needle) : exists(path))
+            return 1;
+        sleep_ms(100);
+    }
+    return 0;
+}
+
+/* What the events file holds: counts of tags and the largest approx KL / clip fraction. */
+typedef struct ev_sum {
+    int version, episodes, policy_loss, value_loss, entropy, kl, clip, lr, loss;
+    float max_kl, max_clip, lr_value;
+} ev_sum;
+
+static int ev_count(void *user, const tblog_event *ev)
+{
+    ev_sum *c = user;
+    if (ev->file_version)
+        c->version++;
+    if (!ev->tag)
+        return 0;
+    if (!strcmp(ev->tag, "episode/return"))
+        c->episodes++;
+    else if (!strcmp(ev->tag, "train/policy_loss"))
+        c->policy_loss++;
+    else if (!strcmp(ev->tag, "train/value_loss"))
+        c->value_loss++;
+    else if (!strcmp(ev->tag, "train/entropy"))
+        c->entropy++;
+    else if (!strcmp(ev->tag, "train/loss"))
+        c->loss++;
+    else if (!strcmp(ev->tag, "train/lr")) {
+        c->lr++;
+        c->lr_value = ev->value;
+    } else if (!strcmp(ev->tag, "train/approx_kl")) {
+        c->kl++;
+        if (ev->value > c->max_kl)
+            c->max_kl = ev->value;
+    } else if (!strcmp(ev->tag, "train/clip_frac")) {
+        c->clip++;
+        if (ev->value > c->max_clip)
+            c->max_clip = ev->value;
+    }
+    return 0;
+}
+
+static void read_events(const char *dir, ev_sum *c)
+{
+    char cmd[2048], path[1024] = "";
+    snprintf(cmd, sizeof cmd, "ls -t %s/events.out.tfevents.* 2>/dev/null | head -1", dir);
+    FILE *p = popen(cmd, "r");
+    CHECK(p && fgets(path, sizeof path, p));
+    if (p)
+        pclose(p);
+    path[strcspn(path, "\n")] = 0;
+    memset(c, 0, sizeof *c);
+    int64_t n = 0;
+    char err[512];
+    int rc = tblog_read_file(path, ev_count, c, &n, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "%s\n", err);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_INT(c->version, 1);
+}
+
+/* worker.counts [W,3] = steps, pushes, restarts of a state file; its adam_step. */
+static int state_counts(const char *path, int64_t cnt[][3], int maxw, int64_t *adam_step)
+{
+    st_file *f;
+    char err[512];
+    if (st_open(&f, path, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    const st_tensor *t = st_find(f, "worker.counts");
+    int w = t && t->ndim == 2 && t->shape[1] == 3 && t->shape[0] <= maxw ? (int)t->shape[0] : -1;
+    if (w > 0)
+        memcpy(cnt, t->data, (size_t)t->nbytes);
+    const char *as = st_meta(f, "adam_step");
+    *adam_step = as ? strtoll(as, NULL, 10) : -1;
+    st_close(f);
+    return w;
+}
+
+static int64_t latest_state(const char *dir, char *out, size_t n)
+{
+    char err[512];
+    if (train_resolve_state(dir, out, n, err, sizeof err) < 0)
+        return -1;
+    const char *b = strrchr(out, '/');
+    return strtoll(b + 7, NULL, 10);
+}
+
+/* 2 workers x 2 envs, rollouts of 16 steps, 2 epochs x 2 minibatches: 4 pushes a rollout. */
+#define PUSHES_PER_ROLLOUT 4
+static const char *tiny[] = {"--algo", "ppo", "--num-processes", "2", "--envs-per-process", "2",
+                             "--ppo-steps", "16", "--ppo-epochs", "2", "--ppo-minibatches", "2",
+                             "--log-every", "0.3", "--quiet", "--seed", "3"};
+#define NTINY (sizeof tiny / sizeof tiny[0])
+
+static void build_args(const char **out, const char *rundir, const char *const *extra)
+{
+    int n = 0;
+    out[n++] = "train";
+    out[n++] = "--rom";
+    out[n++] = roms;
+    out[n++] = "--run-dir";
+    out[n++] = rundir;
+    for (size_t i = 0; i < NTINY; i++)
+        out[n++] = tiny[i];
+    for (int i = 0; extra && extra[i]; i++)
+        out[n++] = extra[i];
+    out[n] = NULL;
+}
+
+/* Everything a finished PPO run must show. */
+static void check_ppo_run(const char *dir, const char *obs, const char *model, int64_t min_step)
+{
+    char latest[1200], err[512], path[1300];
+    CHECK(ckpt_resolve(dir, CKPT_LATEST, latest, sizeof latest, err, sizeof err) == 0);
+    nn_model m;
+    memset(&m, 0, sizeof m);
+    ckpt_info info;
+    int lrc = ckpt_load(latest, &m, &info, err, sizeof err);
+    if (lrc < 0)
+        fprintf(stderr, "%s\n", err);
+    CHECK_EQ_INT(lrc, 0);
+    if (lrc < 0)
+        return;
+    CHECK(info.step >= min_step);
+    CHECK(!strcmp(info.algo, "ppo") && !strcmp(info.obs, obs) && !strcmp(info.model, model));
+    CHECK(info.epsilon == 0.0);
+    CHECK(strstr(info.args, "\"algo\":\"ppo\"") != NULL);
+    CHECK(strstr(info.args, "\"lr\":0.0001") != NULL); /* PPO's default lr, not DQN's */
+    /* the policy + value head: the action set's 2 logits and the value */
+    CHECK_EQ_INT(m.out_dim, 3);
+    CHECK(m.spec.layers[m.spec.num_layers - 1].kind == NN_POLICY_VALUE);
+
+    /* the shared parameters moved away from the run's initial weights */
+    nn_model init;
+    CHECK(nn_model_init(&init, &m.spec, err, sizeof err) == 0);
+    train_init_params(&init, 3);
+    size_t changed = 0;
+    for (size_t i = 0; i < m.num_params; i++)
+        changed += m.params[i] != init.params[i];
+    fprintf(stderr, "%zu of %zu parameters changed\n", changed, m.num_params);
+    CHECK(changed > m.num_params / 2);
+    nn_model_free(&init);
+    nn_model_free(&m);
+
+    /* both workers pushed whole updates, and the shared Adam counted every push */
+    char st[1200];
+    int64_t last = latest_state(dir, st, sizeof st), adam_step = 0;
+    CHECK(last >= min_step);
+    int64_t cnt[TRAIN_MAX_WORKERS][3];
+    CHECK_EQ_INT(state_counts(st, cnt, TRAIN_MAX_WORKERS, &adam_step), 2);
+    fprintf(stderr, "pushes per worker: %" PRId64 " %" PRId64 ", adam_step %" PRId64 "\n", cnt[0][1],
+            cnt[1][1], adam_step);
+    CHECK(cnt[0][1] > 0 && cnt[1][1] > 0);
+    CHECK(cnt[0][1] % PUSHES_PER_ROLLOUT == 0 && cnt[1][1] % PUSHES_PER_ROLLOUT == 0);
+    CHECK(adam_step == cnt[0][1] + cnt[1][1]);
+    CHECK(cnt[0][0] + cnt[1][0] == last);
+    CHECK(cnt[0][0] % 2 == 0 && cnt[1][0] % 2 == 0); /* 2 envs: steps come in pairs */
+
+    ev_sum ev;
+    read_events(dir, &ev);
+    fprintf(stderr, "events: %d episodes, %d policy-loss, max approx KL %g, max clip fraction %g\n",
+            ev.episodes, ev.policy_loss, ev.max_kl, ev.max_clip);
+    CHECK(ev.episodes >= 1);
+    CHECK(ev.policy_loss >= 1 && ev.value_loss >= 1 && ev.entropy >= 1 && ev.kl >= 1 && ev.clip >= 1);
+    CHECK(ev.lr >= 1 && fabsf(ev.lr_value - 1e-4f) < 1e-9f);
+    CHECK_EQ_INT(ev.loss, 0); /* DQN's tags are not written by PPO runs */
+    /* pulls: the local model follows the shared one within an update, so the new policy
+     * moves away from the rollout's; without them every ratio stays 1 (to rounding) */
+    CHECK(ev.max_kl > 1e-7f); /* rounding of the stored log-probabilities gives ~1e-16 */
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    CHECK(file_has(path, "\"approx_kl\":"));
+    snprintf(path, sizeof path, "%s/train.log", dir);
+    CHECK(file_has(path, "ppo on"));
+    CHECK(file_has(path, "worker 1 started"));
+    CHECK(file_has(path, "finished at step"));
+
+    /* smbrl eval loads the run and plays it greedily */
+    char tag[64];
+    snprintf(tag, sizeof tag, "eval_%s", obs);
+    const char *ea[] = {"eval", "--checkpoint", dir, "--rom", roms, "--episodes", "1",
+                        "--max-steps", "60", NULL};
+    CHECK_EQ_INT(run(tag, ea), 0);
+    snprintf(path, sizeof path, "%s/%s.out", work, tag);
+    CHECK(file_has(path, model));
+    CHECK(file_has(path, "flag rate"));
+}
+
+static void case_pixels(void)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/pixels", work);
+    const char *extra[] = {"--max-steps", "1200", "--save-every", "400", "--episodes", "100000", NULL};
+    const char *args[80];
+    build_args(args, dir, extra);
+    CHECK_EQ_INT(run("pixels", args), 0);
+    check_ppo_run(dir, "pixels", "ppo-uvipen", 1200);
+}
+
+static void case_tiles(void)
+{
+    char dir[1024], path[1300], err[512];
+    snprintf(dir, sizeof dir, "%s/tiles", work);
+    const char *extra[] = {"--obs", "tiles", "--max-steps", "3000", "--save-every", "1000",
+                           "--episodes", "100000", NULL};
+    const char *args[80];
+    build_args(args, dir, extra);
+    CHECK_EQ_INT(run("tiles", args), 0);
+    check_ppo_run(dir, "tiles", "ppo-mlp", 3000);
+
+    /* watching a tiles model needs pictures: a pixel env, tiles from its RAM */
+    char gif[1300];
+    snprintf(gif, sizeof gif, "%s/tiles.gif", work);
+    const char *ea[] = {"eval", "--checkpoint", dir, "--rom", roms, "--episodes", "1",
+                        "--max-steps", "40", "--record", gif, NULL};
+    CHECK_EQ_INT(run("eval_record", ea), 0);
+    struct stat st;
+    CHECK(stat(gif, &st) == 0 && st.st_size > 1000);
+
+    /* DQN on tiles: the MLP Q network, a replay memory of 13x16 frames */
+    char dq[1024];
+    snprintf(dq, sizeof dq, "%s/dqn_tiles", work);
+    const char *da[] = {"train", "--rom", roms, "--run-dir", dq, "--obs", "tiles", "--num-processes", "2",
+                        "--burnin", "100", "--memory-size", "400", "--batch-size", "8",
+                        "--learn-every", "4", "--max-steps", "800", "--save-every", "400",
+                        "--seed", "3", "--quiet", NULL};
+    CHECK_EQ_INT(run("dqn_tiles", da), 0);
+    char latest[1200];
+    CHECK(ckpt_resolve(dq, CKPT_LATEST, latest, sizeof latest, err, sizeof err) == 0);
+    nn_model m;
+    ckpt_info info;
+    CHECK(ckpt_load(latest, &m, &info, err, sizeof err) == 0);
+    CHECK(!strcmp(info.algo, "dqn") && !strcmp(info.obs, "tiles") && !strcmp(info.model, "mlp"));
+    CHECK(info.obs_shape[0] == 4 && info.obs_shape[1] == 13 && info.obs_shape[2] == 16);
+    CHECK_EQ_INT(m.out_dim, 2);
+    CHECK(m.spec.in_c * m.spec.in_h * m.spec.in_w == 4 * 13 * 16);
+    nn_model_free(&m);
+    char st2[1200];
+    int64_t cnt[TRAIN_MAX_WORKERS][3], adam_step;
+    CHECK(latest_state(dq, st2, sizeof st2) >= 800);
+    CHECK_EQ_INT(state_counts(st2, cnt, TRAIN_MAX_WORKERS, &adam_step), 2);
+    CHECK(cnt[0][1] > 0 && cnt[1][1] > 0);
+    const char *eb[] = {"eval", "--checkpoint", dq, "--rom", roms, "--episodes", "1",
+                        "--max-steps", "60", NULL};
+    CHECK_EQ_INT(run("eval_dqn_tiles", eb), 0);
+    snprintf(path, sizeof path, "%s/eval_dqn_tiles.out", work);
+    CHECK(file_has(path, "flag rate"));
+}
+
+/* Tensors and counters of two state files must match exactly. */
+static void same_state(const char *a, const char *b)
+{
+    st_file *fa, *fb;
+    char err[512];
+    CHECK(st_open(&fa, a, err, sizeof err) == 0);
+    CHECK(st_open(&fb, b, err, sizeof err) == 0);
+    if (!fa || !fb)
+        return;
+    const char *names[] = {"params", "adam.m", "adam.v", "worker.rng", "worker.counts",
+                           "recent.return", "recent.x_pos"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const st_tensor *x = st_find(fa, names[i]), *y = st_find(fb, names[i]);
+        CHECK(x && y);
+        if (x && y && (x->nbytes != y->nbytes || memcmp(x->data, y->data, (size_t)x->nbytes))) {
+            fprintf(stderr, "tensor %s differs after resume\n", names[i]);
+            testlib_failures++;
+        }
+    }
+    const char *keys[] = {"step", "episode", "adam_step", "flags"};
+    for (size_t i = 0; i < 4; i++)
+        CHECK(st_meta(fa, keys[i]) && st_meta(fb, keys[i]) &&
+              !strcmp(st_meta(fa, keys[i]), st_meta(fb, keys[i])));
+    st_close(fa);
+    st_close(fb);
+}
+
+static int64_t meta_i64(const char *path, const char *key)
+{
+    st_file *f;
+    char err[512];
+    if (st_open(&f, path, err, sizeof err) < 0)
+        return -1;
+    const char *v = st_meta(f, key);
+    int64_t r = v ? strtoll(v, NULL, 10) : -1;
+    st_close(f);
+    return r;
+}
+
+static void case_resume(void)
+{
+    char dir[1024], log[1200], cmd[4096];
+    snprintf(dir, sizeof dir, "%s/resume", work);
+    snprintf(log, sizeof log, "%s/train.log", dir);
+    const char *extra[] = {"--obs", "tiles", "--save-every", "500", "--episodes", "100000", NULL};
+    const char *args[80];
+    build_args(args, dir, extra);
+    pid_t p = start("resume1", args);
+    CHECK(wait_for(log, "checkpoint: step", 60));
+    sleep_ms(500);
+    CHECK(kill(p, SIGINT) == 0);
+    CHECK_EQ_INT(finish(p), 0);
+    CHECK(file_has(log, "SIGINT: stopping the workers"));
+    CHECK(file_has(log, "stopped by signal"));
+    char st[1200], saved[1300];
+    int64_t S = latest_state(dir, st, sizeof st);
+    CHECK(S > 500);
+    snprintf(saved, sizeof saved, "%s/saved_state.safetensors", work);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", st, saved);
+    CHECK(system(cmd) == 0);
+    int64_t adam0 = meta_i64(saved, "adam_step");
+    CHECK(adam0 > 0); /* the moments are not trivially zero */
+
+    /* resume to the same step: nothing runs, and the state written again is the same */
+    char smax[32];
+    snprintf(smax, sizeof smax, "%" PRId64, S);
+    const char *r2[] = {"train", "--resume", dir, "--max-steps", smax, "--quiet", NULL};
+    CHECK_EQ_INT(run("resume2", r2), 0);
+    same_state(saved, st);
+
+    /* resume from the model file, --algo not repeated: PPO goes on from step S */
+    char model[1200], err[512];
+    ckpt_model_path(model, sizeof model, dir, S);
+    char smax2[32];
+    snprintf(smax2, sizeof smax2, "%" PRId64, S + 400);
+    const char *r3[] = {"train", "--resume", model, "--max-steps", smax2, "--quiet", NULL};
+    CHECK_EQ_INT(run("resume3", r3), 0);
+    char st3[1200];
+    int64_t S3 = latest_state(dir, st3, sizeof st3);
+    CHECK(S3 >= S + 400);
+    CHECK(file_has(log, "resumed training"));
+    char from[128];
+    snprintf(from, sizeof from, "from step %" PRId64, S);
+    CHECK(file_has(log, from));
+    CHECK(meta_i64(st3, "adam_step") > adam0);
+    ckpt_info i3;
+    char m3[1200];
+    ckpt_model_path(m3, sizeof m3, dir, S3);
+    CHECK(ckpt_read_info(m3, &i3, err, sizeof err) == 0);
+    CHECK(!strcmp(i3.algo, "ppo") && !strcmp(i3.obs, "tiles"));
+    CHECK(strstr(i3.args, "\"lr\":0.0001") != NULL);
+}
+
+static void expect_fail(const char *tag, const char *const *args, int code, const char *msg)
+{
+    int rc = run(tag, args);
+    char e[1200], o[1200];
+    snprintf(e, sizeof e, "%s/%s.err", work, tag);
+    snprintf(o, sizeof o, "%s/%s.out", work, tag);
+    if (rc != code || !file_has(e, msg)) {
+        char *s = testlib_read_file(e, NULL);
+        fprintf(stderr, "%s: exit %d (want %d), stderr: %s (want '%s')\n", tag, rc, code, s ? s : "", msg);
+        free(s);
+        testlib_failures++;
+    }
+    CHECK(!file_has(o, "worker 0 started"));
+    char *s = testlib_read_file(e, NULL);
+    int lines = 0;
+    for (const char *c = s; c && *c; c++)
+        lines += *c == '\n';
+    CHECK_EQ_INT(lines, 1);
+    free(s);
+}
+
+static void case_errors(void)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/err", work);
+    const char *a1[] = {"train", "--rom", roms, "--run-dir", dir, "--algo", "ppo", "--distributed", NULL};
+    expect_fail("distributed", a1, 2, "--distributed");
+    const char *a2[] = {"train", "--rom", roms, "--run-dir", dir, "--algo", "a2c", NULL};
+    expect_fail("algo", a2, 2, "--algo");
+    const char *a3[] = {"train", "--rom", roms, "--run-dir", dir, "--obs", "ram", NULL};
+    expect_fail("obs", a3, 2, "--obs");
+    const char *a4[] = {"train", "--rom", roms, "--run-dir", dir, "--net", "uvipen", NULL};
+    expect_fail("dqn_uvipen", a4, 2, "PPO network");
+    const char *a5[] = {"train", "--rom", roms, "--run-dir", dir, "--algo", "ppo", "--lr-schedule",
+                        "linear", NULL};
+    expect_fail("linear", a5, 2, "--max-steps");
+    const char *a6[] = {"train", "--rom", roms, "--run-dir", dir, "--algo", "ppo", "--ppo-steps", "4",
+                        "--envs-per-process", "1", "--ppo-minibatches", "8", NULL};
+    expect_fail("minibatches", a6, 2, "--ppo-minibatches");
+    const char *a7[] = {"train", "--rom", roms, "--run-dir", dir, "--reward", "score", NULL};
+    expect_fail("reward", a7, 2, "--reward");
+    /* a pixel trunk that does not fit the tile grid fails before any worker starts */
+    const char *a8[] = {"train", "--rom", roms, "--run-dir", dir, "--obs", "tiles", "--net", "nature", NULL};
+    expect_fail("nature_tiles", a8, 1, "nn:");
+    const char *a9[] = {"train", "--help", NULL};
+    CHECK_EQ_INT(run("help", a9), 0);
+    char e[1200];
+    snprintf(e, sizeof e, "%s/help.out", work);
+    const char *flags[] = {"--algo", "--obs", "--net", "--reward", "--envs-per-process", "--ppo-steps",
+                           "--ppo-epochs", "--ppo-minibatches", "--gae-lambda", "--clip", "--ent-coef",
+                           "--vf-coef", "--value-clip", "--norm-adv", "--max-grad-norm", "--lr-schedule"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        CHECK(file_has(e, flags[i]));
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: train_ppo_it CASE SMBRL WORKDIR [ROM_DIR]\n");
+        return 2;
+    }
+    smbrl_bin = argv[2];
+    work = argv[3];
+    roms = getenv("SMBRL_ROM_DIR");
+    if ((!roms || !*roms) && argc > 4)
+        roms = argv[4];
+    char rom[1200];
+    if (!roms || !*roms)
+        TEST_SKIP("SMBRL_ROM_DIR is not set");
+    snprintf(rom, sizeof rom, "%s/super-mario-bros.nes", roms);
+    if (!exists(rom))
+        TEST_SKIP("no super-mario-bros.nes under SMBRL_ROM_DIR");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", work, work);
+    if (system(cmd) != 0)
+        return 1;
+    if (!strcmp(argv[1], "pixels"))
+        case_pixels();
+    else if (!strcmp(argv[1], "tiles"))
+        case_tiles();
+    else if (!strcmp(argv[1], "resume"))
+        case_resume();
+    else if (!strcmp(argv[1], "errors"))
+        case_errors();
+    else {
+        fprintf(stderr, "unknown case %s\n", argv[1]);
+        return 2;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "train_ppo_it %s", argv[1]);
+    return testlib_finish(name);
+}
