@@ -12,6 +12,9 @@
  *           then the step count and the Adam steps go on, still PPO
  *   errors  PPO set-up errors are one line and exit 2 (--distributed, bad names, linear lr
  *           without --max-steps, DQN-only nets)
+ *   replay  DQN --save-replay: the final checkpoint keeps each worker's replay memory with the
+ *           state; --resume loads them, so a resumed run shorter than the burn-in learns at
+ *           once, while the same resume without the memory files burns in and does not
  * usage: train_ppo_it CASE SMBRL WORKDIR [ROM_DIR]. ROMs from $SMBRL_ROM_DIR (skips without). */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -491,6 +494,64 @@ static void case_errors(void)
         CHECK(file_has(e, flags[i]));
 }
 
+/* Pushes per worker in the newest state of dir. */
+static int64_t pushes(const char *dir, int w)
+{
+    char st[1200];
+    int64_t cnt[TRAIN_MAX_WORKERS][3], adam_step;
+    if (latest_state(dir, st, sizeof st) < 0 || state_counts(st, cnt, TRAIN_MAX_WORKERS, &adam_step) <= w)
+        return -1;
+    return cnt[w][1];
+}
+
+static void case_replay(void)
+{
+    char dir[1024], copy[1100], cmd[4096], path[1300], st[1200];
+    snprintf(dir, sizeof dir, "%s/replay", work);
+    snprintf(copy, sizeof copy, "%s/replay_copy", work);
+    const char *a1[] = {"train", "--rom", roms, "--run-dir", dir, "--obs", "tiles", "--num-processes", "2",
+                        "--burnin", "100", "--memory-size", "1000", "--batch-size", "8",
+                        "--learn-every", "4", "--max-steps", "600", "--save-replay", "--seed", "3",
+                        "--quiet", NULL};
+    CHECK_EQ_INT(run("replay1", a1), 0);
+    int64_t S = latest_state(dir, st, sizeof st);
+    CHECK(S >= 600);
+    for (int w = 0; w < 2; w++) {
+        snprintf(path, sizeof path, "%s/replay_%" PRId64 "_w%d.bin", dir, S, w);
+        CHECK(exists(path));
+    }
+    CHECK_EQ_INT((int)meta_i64(st, "replay_workers"), 2);
+    int64_t p0 = pushes(dir, 0), p1 = pushes(dir, 1);
+    CHECK(p0 > 0 && p1 > 0);
+    /* the same run without its memories, to show what loading them changes */
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s' && rm '%s'/replay_*_w*.bin", dir, copy, copy);
+    CHECK(system(cmd) == 0);
+
+    /* 30 more steps per worker, fewer than the burn-in of 100 */
+    char smax[32];
+    snprintf(smax, sizeof smax, "%" PRId64, S + 60);
+    const char *r1[] = {"train", "--resume", dir, "--max-steps", smax, "--quiet", NULL};
+    CHECK_EQ_INT(run("replay2", r1), 0);
+    fprintf(stderr, "pushes %" PRId64 " %" PRId64 " -> %" PRId64 " %" PRId64 " with the memories\n", p0, p1,
+            pushes(dir, 0), pushes(dir, 1));
+    CHECK(pushes(dir, 0) > p0 && pushes(dir, 1) > p1);
+    snprintf(path, sizeof path, "%s/train.log", dir);
+    CHECK(file_has(path, "worker 0 starts from the replay memory"));
+    CHECK(file_has(path, "worker 1 had started from"));
+    int64_t S2 = latest_state(dir, st, sizeof st);
+    CHECK(S2 >= S + 60);
+    snprintf(path, sizeof path, "%s/replay_%" PRId64 "_w0.bin", dir, S2);
+    CHECK(exists(path));
+    snprintf(path, sizeof path, "%s/replay_%" PRId64 "_w0.bin", dir, S);
+    CHECK(!exists(path)); /* the older state's memories were replaced */
+
+    const char *r2[] = {"train", "--resume", copy, "--max-steps", smax, "--quiet", NULL};
+    CHECK_EQ_INT(run("replay3", r2), 0);
+    CHECK(pushes(copy, 0) == p0 && pushes(copy, 1) == p1);
+    snprintf(path, sizeof path, "%s/train.log", copy);
+    CHECK(file_has(path, "is missing; it burns in again"));
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4) {
@@ -520,6 +581,8 @@ int main(int argc, char **argv)
         case_resume();
     else if (!strcmp(argv[1], "errors"))
         case_errors();
+    else if (!strcmp(argv[1], "replay"))
+        case_replay();
     else {
         fprintf(stderr, "unknown case %s\n", argv[1]);
         return 2;

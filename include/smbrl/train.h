@@ -59,6 +59,8 @@ typedef struct train_args {
     int frame_skip;          /* 4 */
     int threads_per_process; /* BLAS threads per worker, 1 */
     int dueling;             /* 0: MarioNet; 1: MarioNet with a dueling head */
+    int save_replay;         /* DQN: the final checkpoint keeps each worker's replay memory
+                                (replay_<step>_w<i>.bin beside the state); resume loads them */
     int64_t burnin;          /* 100000 of a worker's own steps */
     int64_t episodes;        /* 2000 in total over all workers (a resume counts earlier ones) */
     int64_t sync_every;      /* 1000: pull shared parameters */

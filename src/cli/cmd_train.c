@@ -65,6 +65,9 @@ static void usage(FILE *out)
             "  --exploration-min X       epsilon floor (default %g)\n"
             "  --frame-skip K            frames per agent step (default %d)\n"
             "  --dueling                 a dueling head instead of MarioNet's last layer\n"
+            "  --save-replay             the final checkpoint also keeps each worker's replay memory\n"
+            "                            (replay_<step>_w<i>.bin); --resume loads them, and their\n"
+            "                            transitions count towards the burn-in\n"
             "PPO (--algo ppo; uvipen's defaults). --burnin, --learn-every, --sync-every,\n"
             "--target-sync-every, --memory-size, --batch-size, --exploration-* and --dueling are\n"
             "DQN-only and ignored by PPO runs:\n"
@@ -290,6 +293,8 @@ static int parse(int argc, char **argv, train_args *a, cli_ui *u, int *json, int
             a->render = 1, takes = 0;
         else if (!strcmp(f, "--dueling"))
             a->dueling = 1, takes = 0;
+        else if (!strcmp(f, "--save-replay"))
+            a->save_replay = 1, takes = 0;
         else if (!strcmp(f, "--distributed"))
             a->distributed = 1, takes = 0;
         else if (!strcmp(f, "--json"))
@@ -462,6 +467,10 @@ int cmd_train(int argc, char **argv)
         return 2;
     }
 #endif
+    if (a.render && !strcmp(a.obs, "tiles")) {
+        fprintf(stderr, "smbrl train: --render shows pixels, and --obs tiles renders none\n");
+        return 2;
+    }
     if (a.render) {
 #ifndef SMBRL_HAVE_SDL2
         fprintf(stderr, "smbrl train: --render needs SDL2, and this build has none "

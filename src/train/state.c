@@ -147,6 +147,7 @@ int train_args_to_json(const train_args *a, char *out, size_t outlen)
     cJSON_AddNumberToObject(o, "frame_skip", a->frame_skip);
     cJSON_AddNumberToObject(o, "threads_per_process", a->threads_per_process);
     cJSON_AddNumberToObject(o, "dueling", a->dueling);
+    cJSON_AddNumberToObject(o, "save_replay", a->save_replay);
     cJSON_AddNumberToObject(o, "burnin", (double)a->burnin);
     cJSON_AddNumberToObject(o, "episodes", (double)a->episodes);
     cJSON_AddNumberToObject(o, "sync_every", (double)a->sync_every);
@@ -234,6 +235,7 @@ int train_args_from_json(train_args *a, const char *json, char *err, size_t errl
     get_int(o, "frame_skip", &a->frame_skip);
     get_int(o, "threads_per_process", &a->threads_per_process);
     get_int(o, "dueling", &a->dueling);
+    get_int(o, "save_replay", &a->save_replay);
     get_i64(o, "burnin", &a->burnin);
     get_i64(o, "episodes", &a->episodes);
     get_i64(o, "sync_every", &a->sync_every);
@@ -272,6 +274,14 @@ int train_args_from_json(train_args *a, const char *json, char *err, size_t errl
 }
 
 /* ---- state files ------------------------------------------------------------------ */
+
+void train_replay_path(char *out, size_t n, const char *dir, int64_t step, int index)
+{
+    if (step < 0)
+        snprintf(out, n, "%s/replay_w%d.bin", dir, index);
+    else
+        snprintf(out, n, "%s/replay_%" PRId64 "_w%d.bin", dir, step, index);
+}
 
 static int64_t state_step(const char *name)
 {
@@ -368,7 +378,7 @@ int train_state_save(const char *path, const train_state *st, const train_args *
         {"recent.return", ST_F32, 1, &nr, st->recent_ret},
         {"recent.x_pos", ST_F32, 1, &nr, st->recent_x},
     };
-    char args[CKPT_ARGS_MAX], v[8][40];
+    char args[CKPT_ARGS_MAX], v[9][40];
     if (train_args_to_json(a, args, sizeof args) < 0)
         return smbrl_fail(err, errlen, "the arguments do not fit in a checkpoint");
     snprintf(v[0], sizeof v[0], "%" PRId64, st->step);
@@ -382,9 +392,12 @@ int train_state_save(const char *path, const train_state *st, const train_args *
     st_kv kv[] = {{"format", TRAIN_STATE_FORMAT}, {"step", v[0]},    {"episode", v[1]},
                   {"flags", v[2]},                {"adam_step", v[3]}, {"restarts", v[4]},
                   {"elapsed", v[5]},              {"best_mean", v[6]}, {"updates", v[7]},
-                  {"args", args}};
+                  {"args", args}, {"replay_workers", v[8]}};
+    snprintf(v[8], sizeof v[8], "%d", st->replay_workers);
     (void)layout;
-    return st_write(path, td, sizeof td / sizeof td[0], kv, sizeof kv / sizeof kv[0], err, errlen);
+    /* replay_workers only when replay files go with this state: older readers never see it */
+    size_t nkv = sizeof kv / sizeof kv[0] - (st->replay_workers > 0 ? 0 : 1);
+    return st_write(path, td, sizeof td / sizeof td[0], kv, nkv, err, errlen);
 }
 
 static int meta_num(const st_file *f, const char *path, const char *key, double *out, char *err,
@@ -495,6 +508,10 @@ int train_state_load(const char *path, train_state *st, train_args *a, const nn_
         goto out;
     }
     st->n_recent = (int)nr;
+    const char *rw = st_meta(f, "replay_workers");
+    st->replay_workers = rw ? atoi(rw) : 0;
+    if (st->replay_workers < 0 || st->replay_workers > TRAIN_MAX_WORKERS)
+        st->replay_workers = 0;
     rc = 0;
 out:
     st_close(f);

@@ -61,6 +61,11 @@ typedef struct sup {
     int64_t ring_tail;
     float *snap_m, *snap_v;
     char model_name[32];
+    /* --save-replay: the memories a resumed state carries, and whether the final checkpoint
+     * takes the workers' memories along */
+    char replay_dir[1100];
+    int64_t replay_step;
+    int replay_n, replay_used[TRAIN_MAX_WORKERS], replay_final;
     double rep_ent_sum, rep_entropy; /* PPO progress: entropy sum at the last change, its mean */
     int64_t rep_pushes;
     double ppo_last[5];              /* PPO interval logs: the sums at the last interval */
@@ -347,6 +352,43 @@ static void rotate(sup *s, const char *prefix)
     }
 }
 
+/* Names the workers' saved memories after the final state's step and removes older ones,
+ * so a state and its memories always go together. */
+static void keep_replays(sup *s, int64_t step, int *n_out)
+{
+    int n = 0;
+    for (int w = 0; w < s->a->num_processes; w++) {
+        char from[1200], to[1200];
+        train_replay_path(from, sizeof from, s->a->run_dir, -1, w);
+        train_replay_path(to, sizeof to, s->a->run_dir, step, w);
+        if (!s->sh->slot[w].replay_saved || rename(from, to) < 0)
+            break;
+        n++;
+    }
+    if (n < s->a->num_processes) {
+        say(s, "replay memories not kept: worker %d did not save its memory", n);
+        n = 0;
+    }
+    DIR *d = opendir(s->a->run_dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        long long st_;
+        int w;
+        char tail[8];
+        if (sscanf(de->d_name, "replay_%lld_w%d%7s", &st_, &w, tail) == 3 && !strcmp(tail, ".bin") &&
+            (st_ != step || n == 0)) {
+            char p[1400];
+            snprintf(p, sizeof p, "%s/%s", s->a->run_dir, de->d_name);
+            unlink(p);
+        }
+    }
+    if (d)
+        closedir(d);
+    if (n)
+        say(s, "kept the replay memories of %d worker(s) with the state of step %" PRId64, n, step);
+    *n_out = n;
+}
+
 static int checkpoint(sup *s, char *err, size_t errlen)
 {
     train_state st;
@@ -414,6 +456,8 @@ static int checkpoint(sup *s, char *err, size_t errlen)
             return -1;
     }
     st.best_mean = s->best_mean;
+    if (s->replay_final)
+        keep_replays(s, st.step, &st.replay_workers);
     char spath[1200];
     snprintf(spath, sizeof spath, "%s/state_%" PRId64 ".safetensors", s->a->run_dir, st.step);
     if (train_state_save(spath, &st, s->a, &s->layout, err, errlen) < 0)
@@ -431,7 +475,19 @@ static int spawn(sup *s, int w, char *err, size_t errlen)
     train_worker_ctx c = {.args = s->a, .hooks = s->h, .base = s->base, .sh = s->sh,
                           .spec = s->spec, .obs_c = s->obs_c, .obs_h = s->obs_h,
                           .obs_w = s->obs_w, .index = w,
-                          .generation = (int)s->sh->slot[w].restarts, .supervisor = getpid()};
+                          .generation = (int)s->sh->slot[w].restarts, .supervisor = getpid(),
+                          .run_dir = s->a->run_dir};
+    char replay_path[1200];
+    if (w < s->replay_n && !s->replay_used[w]) { /* only the first process of a resumed worker */
+        train_replay_path(replay_path, sizeof replay_path, s->replay_dir, s->replay_step, w);
+        s->replay_used[w] = 1;
+        if (access(replay_path, R_OK) == 0) {
+            c.replay_from = replay_path;
+            say(s, "worker %d starts from the replay memory %s", w, replay_path);
+        } else {
+            say(s, "worker %d: replay memory %s is missing; it burns in again", w, replay_path);
+        }
+    }
     s->sh->slot[w].error[0] = 0;
     if (s->logf)
         fflush(s->logf);
@@ -691,6 +747,13 @@ static int setup(sup *s, train_state *st, char *err, size_t errlen)
         st->v = s->snap_v;
         if (train_state_load(spath, st, NULL, &s->layout, err, errlen) < 0)
             return -1;
+        if (st->replay_workers > 0 && !train_is_ppo(a)) {
+            const char *slash = strrchr(spath, '/');
+            snprintf(s->replay_dir, sizeof s->replay_dir, "%.*s", slash ? (int)(slash - spath) : 1,
+                     slash ? spath : ".");
+            s->replay_step = st->step;
+            s->replay_n = st->replay_workers;
+        }
     }
     if (make_dirs(a->run_dir, err, errlen) < 0)
         return -1;
@@ -824,6 +887,7 @@ int train_run(const train_args *args, const train_hooks *h, train_summary *summa
     next_save = (sh->steps / a.save_every + 1) * a.save_every;
     int64_t next_record = a.record_every > 0 ? (sh->episodes / a.record_every + 1) * a.record_every : INT64_MAX;
     l_pushes = total_pushes(s, &l_loss, &l_q);
+    s->rep_pushes = l_pushes; /* a resumed run's pushes are counted, its entropy sums are not */
     l_steps = sh->steps;
     l_t = mono();
     while (alive > 0) {
@@ -931,8 +995,13 @@ int train_run(const train_args *args, const train_hooks *h, train_summary *summa
         smbrl_fail(err, errlen, "%s", s->err);
         goto out;
     }
+    s->replay_final = a.save_replay && !train_is_ppo(&a);
     if (writer(s) && checkpoint(s, err, errlen) < 0)
         goto out;
+    for (int w = 0; w < a.num_processes; w++)
+        if (sh->slot[w].replay_loaded > 0)
+            say(s, "worker %d had started from %" PRId64 " transitions of replay memory", w,
+                sh->slot[w].replay_loaded);
     report(s, &rw, 1);
     say(s, "%s at step %" PRId64 ", episode %" PRId64 "; last checkpoint %s",
         by_signal ? "stopped by signal" : "finished", sh->steps, sh->episodes, s->last_ckpt);

@@ -43,6 +43,8 @@ typedef struct train_slot {
     double lr;
     double env_s, act_s, learn_s, sync_s, other_s;
     char error[256];      /* why the worker's last process failed, if it could say */
+    int replay_saved;     /* --save-replay: this worker wrote its memory at its clean end */
+    int64_t replay_loaded; /* transitions its process loaded from a resumed run's memory */
 } train_slot;
 
 typedef struct train_shared {
@@ -85,6 +87,8 @@ typedef struct train_worker_ctx {
     int obs_c, obs_h, obs_w;  /* observation shape of the base's envs */
     int index;
     int generation;       /* restarts of this index, for seeding */
+    const char *run_dir;
+    const char *replay_from; /* a replay memory file to start from (resume), or NULL */
     pid_t supervisor;
 } train_worker_ctx;
 
@@ -118,11 +122,15 @@ typedef struct train_state {
     double best_mean;       /* best mean return of the last 100 episodes (-inf before any) */
     int n_workers;
     train_slot slot[TRAIN_MAX_WORKERS]; /* steps, pushes, restarts, epsilon, rng */
+    int replay_workers;     /* replay_<step>_w<i>.bin files for workers 0..n-1 go with it */
     int n_recent;           /* last (up to 100) episodes, oldest first */
     float recent_ret[100], recent_x[100];
     float *params, *m, *v;  /* num_params each */
     size_t num_params;
 } train_state;
+
+/* <run_dir>/replay_<step>_w<index>.bin (step < 0: replay_w<index>.bin, a worker's own). */
+void train_replay_path(char *out, size_t n, const char *dir, int64_t step, int index);
 
 int train_state_save(const char *path, const train_state *st, const train_args *a,
                      const nn_model *layout, char *err, size_t errlen);

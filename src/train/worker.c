@@ -140,6 +140,14 @@ int train_worker_main(const train_worker_ctx *c)
     } else {
         slot->epsilon = ag->epsilon;
     }
+    int64_t own = 0; /* steps since this process started: burn-in and schedules */
+    if (c->replay_from) {
+        /* a resumed memory: its transitions count towards this process's burn-in */
+        if (replay_load(mem, c->replay_from, err, sizeof err) < 0)
+            goto out;
+        own = (int64_t)replay_size(mem);
+        __atomic_store_n(&slot->replay_loaded, own, __ATOMIC_RELAXED);
+    }
     pull(sh, ag);
     ddqn_sync_target(ag);
     if (a->render && c->index == 0 && c->hooks && c->hooks->render_open)
@@ -157,7 +165,7 @@ int train_worker_main(const train_worker_ctx *c)
     replay_begin_episode(mem, 0, obs + last);
     double ret = 0;
     int len = 0;
-    int64_t own = 0; /* steps since this process started: burn-in and schedules */
+    const int64_t own0 = own;
     double t_prev = train_now();
     while (!train_stopping(sh, a)) {
         double t0 = train_now();
@@ -176,7 +184,7 @@ int train_worker_main(const train_worker_ctx *c)
         own++;
         __atomic_add_fetch(&sh->steps, 1, __ATOMIC_RELAXED);
         __atomic_store_n(&slot->steps, slot->steps + 1, __ATOMIC_RELAXED);
-        if (own % a->target_sync_every == 0)
+        if ((own - own0) % a->target_sync_every == 0)
             ddqn_sync_target(ag);
         if (own >= a->burnin && own % a->learn_every == 0 &&
             replay_size(mem) >= (size_t)a->batch_size) {
@@ -192,7 +200,7 @@ int train_worker_main(const train_worker_ctx *c)
             train_store_d(&slot->q_sum, slot->q_sum + ag->last_q_mean);
         }
         double t3 = train_now();
-        if (own % a->sync_every == 0)
+        if ((own - own0) % a->sync_every == 0)
             pull(sh, ag);
         double t4 = train_now();
         /* epsilon and rng after every step, so a restart or checkpoint continues them */
@@ -218,6 +226,13 @@ int train_worker_main(const train_worker_ctx *c)
         add_time(&slot->sync_s, t4 - t3);
         add_time(&slot->other_s, (t5 - t4) + (t0 - t_prev));
         t_prev = t5;
+    }
+    if (a->save_replay) {
+        char path[1200];
+        train_replay_path(path, sizeof path, c->run_dir, -1, c->index);
+        if (replay_save(mem, path, err, sizeof err) < 0)
+            goto out;
+        slot->replay_saved = 1;
     }
     rc = 0;
 out:
