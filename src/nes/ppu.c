@@ -669,6 +669,41 @@ static void run_segment(nes *n, int from, int to)
     }
 }
 
+/* A whole visible line of a skipped frame with rendering on: run_segment(n, 0,
+ * 341) without its range tests. Most lines of a skipped frame run here, in the
+ * catch-ups at the end of a frame and across status polls. */
+static void run_line_skipped(nes *n, int line)
+{
+    struct ppu *p = &n->ppu;
+    p->emphasis[line] = p->mask >> 5;
+    p->pixels_from = p->pixels_to = 0;
+    int need_tiles = p->sprite0_on_line && !(p->status & STATUS_HIT);
+    if (need_tiles)
+        fetch_line_tiles(n, 1, 257);
+    else
+        p->v ^= 0x400; /* 32 coarse-X increments */
+    increment_y(p);
+    evaluate_sprites_skipped(p, line);
+    if (p->overflow_dot >= 0) {
+        p->status |= STATUS_OVERFLOW;
+        p->overflow_dot = -1;
+    }
+    if (need_tiles && (p->mask & MASK_BG) && (p->mask & MASK_SPR))
+        sprite0_hit_test(p, 0, 256);
+    p->v = (uint16_t)((p->v & ~0x041F) | (p->t & 0x041F));
+    fetch_sprites(n, line);
+    p->oam_addr = 0;
+    if (p->sprite0_on_line && !(p->status & STATUS_HIT)) {
+        fetch_tile(n, 0);
+        increment_x(p);
+        fetch_tile(n, 1);
+        increment_x(p);
+    } else {
+        increment_x(p);
+        increment_x(p);
+    }
+}
+
 /* The odd-frame skip is decided as dot 338 of the pre-render line runs, in this
  * model's write timing: a later $2001 write cannot change it (ppu_vbl_nmi
  * 10-even_odd_timing pins the dot). */
@@ -685,6 +720,24 @@ void ppu_catch_up(nes *n, uint64_t target)
 {
     struct ppu *p = &n->ppu;
     while (p->clock < target) {
+        if (p->dot == 0 && target - p->clock >= 341) {
+            int line = p->scanline;
+            if (line < 240 && !n->host.pixels && rendering(p)) {
+                run_line_skipped(n, line);
+                p->clock += 341;
+                p->scanline = line + 1;
+                continue;
+            }
+            if (line >= 242 && line < 261) {
+                /* Vertical blank after its first line: nothing happens. */
+                uint64_t lines = (target - p->clock) / 341;
+                if (lines > (uint64_t)(261 - line))
+                    lines = (uint64_t)(261 - line);
+                p->clock += 341 * lines;
+                p->scanline = line + (int)lines;
+                continue;
+            }
+        }
         int len = line_length(p);
         uint64_t left = target - p->clock;
         int to = (uint64_t)(len - p->dot) <= left ? len : p->dot + (int)left;
