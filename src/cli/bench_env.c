@@ -1,5 +1,6 @@
 /* bench_env.c: `smbrl bench env`: agent steps per second of the training
- * pipeline (frame skip 4, 84x84 gray stack of 4, random SIMPLE_MOVEMENT actions,
+ * pipeline (frame skip 4, 84x84 gray stack of 4 or, with --obs tiles, the 13x16 tile
+ * grid; random SIMPLE_MOVEMENT actions,
  * auto-reset) on one core, and with a vecenv spread over --threads threads.
  * Also the cost of one reset and of the pixel work alone. */
 #include <stdio.h>
@@ -71,11 +72,11 @@ int bench_env(int argc, char **argv)
 {
     const char *rom = getenv("SMBRL_ROM_DIR");
     const char *task = "SuperMarioBros-1-1-v0", *resize = "area";
-    int json = 0, steps = 4000, repeats = 3, threads = 2, max_pool = 0;
+    int json = 0, steps = 4000, repeats = 3, threads = 2, max_pool = 0, obs_kind = ENV_OBS_PIXELS;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: smbrl bench env [--rom-dir DIR | --rom FILE] [--task T] [--steps N]\n"
-                   "                       [--repeats R] [--threads T] [--max-pool] [--json]\n\n"
+                   "                       [--repeats R] [--threads T] [--max-pool] [--obs O] [--json]\n\n"
                    "Agent steps per second: frame skip 4, 84x84 gray stack of 4, random simple actions.\n"
                    "  --rom-dir DIR  folder with the ROM, found by SHA-1 (default: $SMBRL_ROM_DIR)\n"
                    "  --rom FILE     the ROM file itself\n"
@@ -85,6 +86,8 @@ int bench_env(int argc, char **argv)
                    "  --threads T    threads for the multi-core figure (default 2; 1 skips it)\n"
                    "  --max-pool     max over the last two frames (renders two per step)\n"
                    "  --resize R     area (default) or antialias (the tutorial's torchvision filter)\n"
+                   "  --obs O        pixels (default: 84x84 gray stack) or tiles (13x16 grid from RAM, no\n"
+                   "                 rendering); obs_us is then the cost of one grid\n"
                    "  --json         one JSON object: steps_per_s (one core, wall clock), steps_per_cpu_s\n"
                    "                 (one core, per second of its CPU time: steadier on a shared machine),\n"
                    "                 steps_per_s_threads, threads, frames_per_s_one_core, reset_us, obs_us\n");
@@ -113,6 +116,12 @@ int bench_env(int argc, char **argv)
             }
         } else if (!strcmp(argv[i], "--resize") && i + 1 < argc) {
             resize = argv[++i];
+        } else if (!strcmp(argv[i], "--obs") && i + 1 < argc) {
+            obs_kind = env_obs_kind_parse(argv[++i]);
+            if (obs_kind < 0) {
+                fprintf(stderr, "smbrl bench env: --obs must be pixels or tiles\n");
+                return 2;
+            }
         } else if (!strcmp(argv[i], "--max-pool")) {
             max_pool = 1;
         } else if (!strcmp(argv[i], "--json")) {
@@ -131,6 +140,7 @@ int bench_env(int argc, char **argv)
     cfg.task = task;
     cfg.max_pool = max_pool;
     cfg.resize = resize;
+    cfg.obs = obs_kind;
     char err[256];
 
     /* one core */
@@ -160,7 +170,7 @@ int bench_env(int argc, char **argv)
         fprintf(stderr, "smbrl bench env: %s\n", err);
         return 1;
     }
-    uint8_t *obs = malloc(ENV_OBS_SIZE), *small = malloc(ENV_FRAME_SIZE);
+    uint8_t *obs = malloc(env_obs_size(env_get_base(e))), *small = malloc(ENV_FRAME_SIZE);
     if (!obs || !small) {
         fprintf(stderr, "smbrl bench env: out of memory\n");
         return 1;
@@ -174,8 +184,12 @@ int bench_env(int argc, char **argv)
     env_obs_tables tab;
     env_obs_tables_init(&tab, strcmp(resize, "antialias") ? ENV_RESIZE_AREA : ENV_RESIZE_ANTIALIAS);
     t0 = cpu_s();
-    for (int i = 0; i < nr; i++)
-        env_obs_process(&tab, env_frame(e), NULL, small);
+    for (int i = 0; i < nr; i++) {
+        if (obs_kind == ENV_OBS_TILES)
+            env_tiles_grid(nes_ram(env_nes(e)), small);
+        else
+            env_obs_process(&tab, env_frame(e), NULL, small);
+    }
     double obs_us = (cpu_s() - t0) / nr * 1e6;
     env_free(e);
     free(obs);
@@ -184,11 +198,17 @@ int bench_env(int argc, char **argv)
     double s1 = one[repeats / 2], s1_cpu = one_cpu[repeats / 2];
     if (json) {
         printf("{\"steps_per_s\": %.0f, \"steps_per_cpu_s\": %.0f, \"steps_per_s_threads\": %.0f, "
-               "\"threads\": %d, \"frames_per_s_one_core\": %.0f, \"reset_us\": %.2f, \"obs_us\": %.2f}\n",
-               s1, s1_cpu, multi_med, threads > 1 ? threads : 1, s1 * 4, reset_us, obs_us);
+               "\"threads\": %d, \"frames_per_s_one_core\": %.0f, \"reset_us\": %.2f, \"obs_us\": %.2f, "
+               "\"obs\": \"%s\"}\n",
+               s1, s1_cpu, multi_med, threads > 1 ? threads : 1, s1 * 4, reset_us, obs_us,
+               env_obs_kind_name(obs_kind));
     } else {
-        printf("environment speed: %s, frame skip 4, 84x84 gray stack of 4 (%s resize)%s, random simple actions\n",
-               task, resize, max_pool ? ", max of 2 frames" : "");
+        if (obs_kind == ENV_OBS_TILES)
+            printf("environment speed: %s, frame skip 4, 13x16 tile grid stack of 4 (no rendering), "
+                   "random simple actions\n", task);
+        else
+            printf("environment speed: %s, frame skip 4, 84x84 gray stack of 4 (%s resize)%s, random "
+                   "simple actions\n", task, resize, max_pool ? ", max of 2 frames" : "");
         printf("  %-34s %12s\n", "measure", "value");
         printf("  %-34s %12.0f\n", "agent steps/s, one core", s1);
         printf("  %-34s %12.0f\n", "agent steps per CPU second", s1_cpu);
@@ -198,7 +218,9 @@ int bench_env(int argc, char **argv)
             printf("  %-34s %12.0f\n", label, multi_med);
         }
         printf("  %-34s %12.2f\n", "reset (state copy), CPU us", reset_us);
-        printf("  %-34s %12.2f\n", "gray + resize of one frame, CPU us", obs_us);
+        printf("  %-34s %12.2f\n",
+               obs_kind == ENV_OBS_TILES ? "tile grid from RAM, CPU us" : "gray + resize of one frame, CPU us",
+               obs_us);
         printf("(%d steps x %d runs, median)\n", steps, repeats);
     }
     return 0;

@@ -1,6 +1,7 @@
 /* cmd_play.c: `smbrl play`: play a task by hand in an SDL2 window (arrows, Z = B,
  * X = A, Enter = Start, Escape quits), or headless with random actions, printing
- * each episode's return, x_pos, flag and length. The window is cli/window.c's;
+ * each episode's return, x_pos, flag and length (with --obs tiles, also the tile
+ * grid the agent saw last). The window is cli/window.c's;
  * without SDL2 in the build, or without a display, --mode human exits 2 at once. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: smbrl play --rom ROM [--task SuperMarioBros-1-1-v0] --mode human|random\n"
             "                  [--actions simple] [--steps N] [--episodes E] [--seed S]\n"
-            "                  [--frame-skip K] [--reward v7|shaped] [--stages 1-1,4-2]\n\n"
+            "                  [--frame-skip K] [--reward v7|shaped] [--stages 1-1,4-2]\n"
+            "                  [--obs pixels|tiles]\n\n"
             "Plays a task by hand (an SDL2 window: arrows, Z = B, X = A, Enter = Start,\n"
             "Escape quits) or with random actions, headless, printing each episode.\n\n"
             "  --rom PATH       a ROM file or a folder searched by SHA-1 (default: $SMBRL_ROM_DIR)\n"
@@ -31,7 +33,9 @@ static void usage(FILE *out)
             "  --reward R       v7 (gym 7.4.0, default) or shaped (gym 9.x)\n"
             "  --sticky P       repeat the previous frame's buttons with probability P (random mode)\n"
             "  --noop-max N     0..N no-op frame steps after each reset (random mode)\n"
-            "  --stages LIST    random-stages subset\n");
+            "  --stages LIST    random-stages subset\n"
+            "  --obs O          random mode: pixels (default, not shown) or tiles, printing each\n"
+            "                   episode's last 13x16 grid (. empty, # solid, e enemy, M Mario)\n");
 }
 
 static void print_episode(int ep, double ret, const env_info *in, long len)
@@ -41,13 +45,34 @@ static void print_episode(int ep, double ret, const env_info *in, long len)
     fflush(stdout);
 }
 
+/* The newest grid of a tiles observation, one text line per row. */
+static void print_grid(const uint8_t *obs)
+{
+    const uint8_t *g = obs + (ENV_STACK - 1) * ENV_TILES_SIZE;
+    for (int r = 0; r < ENV_TILES_H; r++) {
+        char line[ENV_TILES_W + 1];
+        for (int j = 0; j < ENV_TILES_W; j++) {
+            uint8_t v = g[r * ENV_TILES_W + j];
+            line[j] = v == ENV_TILE_SOLID ? '#' : v == ENV_TILE_ENEMY ? 'e' : v == ENV_TILE_MARIO ? 'M' : '.';
+        }
+        line[ENV_TILES_W] = 0;
+        printf("  %s\n", line);
+    }
+}
+
 static int play_random(env *e, long max_steps, int max_episodes, uint64_t seed)
 {
     rng r;
     rng_seed(&r, seed ^ 0x5eed5eedull);
     char err[256];
     env_info in;
-    env_reset(e, NULL, &in);
+    const int tiles = env_base_config(env_get_base(e))->obs == ENV_OBS_TILES;
+    uint8_t *obs = tiles ? malloc(env_obs_size(env_get_base(e))) : NULL;
+    if (tiles && !obs) {
+        fprintf(stderr, "smbrl play: out of memory\n");
+        return 1;
+    }
+    env_reset(e, obs, &in);
     double ret = 0.0, total = 0.0;
     long len = 0;
     int ep = 0;
@@ -55,20 +80,24 @@ static int play_random(env *e, long max_steps, int max_episodes, uint64_t seed)
         float rw;
         int d;
         int a = (int)rng_below(&r, (uint32_t)env_num_actions(e));
-        if (env_step(e, a, NULL, &rw, &d, &in, err, sizeof err) < 0) {
+        if (env_step(e, a, obs, &rw, &d, &in, err, sizeof err) < 0) {
             fprintf(stderr, "smbrl play: %s\n", err);
+            free(obs);
             return 1;
         }
         ret += rw;
         len++;
         if (d) {
             print_episode(++ep, ret, &in, len);
+            if (tiles)
+                print_grid(obs);
             total += ret;
             ret = 0.0;
             len = 0;
-            env_reset(e, NULL, &in);
+            env_reset(e, obs, &in);
         }
     }
+    free(obs);
     if (len > 0)
         printf("unfinished episode: return %.0f x_pos %d length %ld\n", ret, in.x_pos, len);
     printf("%d episode(s), mean return %.1f\n", ep, ep ? total / ep : 0.0);
@@ -161,6 +190,12 @@ int cmd_play(int argc, char **argv)
             cfg.sticky_p = (float)atof(argv[++i]);
         } else if (!strcmp(a, "--noop-max") && has) {
             cfg.noop_max = atoi(argv[++i]);
+        } else if (!strcmp(a, "--obs") && has) {
+            cfg.obs = env_obs_kind_parse(argv[++i]);
+            if (cfg.obs < 0) {
+                fprintf(stderr, "smbrl play: --obs must be pixels or tiles\n");
+                return 2;
+            }
         } else if (!strcmp(a, "--frame-skip") && has) {
             cfg.frame_skip = atoi(argv[++i]);
             if (cfg.frame_skip <= 0) {
@@ -175,6 +210,10 @@ int cmd_play(int argc, char **argv)
     int human = !strcmp(mode, "human");
     if (!human && strcmp(mode, "random")) {
         fprintf(stderr, "smbrl play: --mode must be human or random\n");
+        return 2;
+    }
+    if (human && cfg.obs == ENV_OBS_TILES) {
+        fprintf(stderr, "smbrl play: --obs tiles is for random mode (the window shows pixels)\n");
         return 2;
     }
     if (human) {
@@ -200,8 +239,8 @@ int cmd_play(int argc, char **argv)
         fprintf(stderr, "smbrl play: %s\n", err);
         return 1;
     }
-    printf("task %s, actions %s, frame skip %d\n", env_base_task(env_get_base(e))->name,
-           env_base_actions(env_get_base(e))->gym_name, cfg.frame_skip);
+    printf("task %s, actions %s, frame skip %d, obs %s\n", env_base_task(env_get_base(e))->name,
+           env_base_actions(env_get_base(e))->gym_name, cfg.frame_skip, env_obs_kind_name(cfg.obs));
     if (human)
         rc = play_human(e, episodes);
     else
