@@ -177,7 +177,7 @@ typedef struct env_config {
     uint64_t seed;
     int render_all;       /* the slow reference: render every frame, hidden ones too (tests) */
     int obs;              /* enum env_obs_kind, default ENV_OBS_PIXELS; tiles never render,
-                           * whatever `pixels` says */
+                           * whatever `pixels` says, and ignore max_pool and resize */
 } env_config;
 
 void env_config_default(env_config *c);
@@ -237,7 +237,7 @@ int env_num_actions(const env *e);
 const env_base *env_get_base(const env *e);
 nes *env_nes(env *e);
 /* The last emulated frame the agent sees (palette indices, 256x240); valid after
- * reset and every step when pixels are on. */
+ * reset and every step when pixels are on and the observation kind is pixels. */
 const uint8_t *env_frame(const env *e);
 void env_render_rgb(const env *e, uint8_t *rgb);   /* 256x240x3 */
 void env_render_gray(const env *e, uint8_t *gray); /* 256x240 */
