@@ -59,19 +59,23 @@ void nn_conv_shape_init(nn_conv_shape *s, int B, int C, int H, int W, int OC, in
 size_t nn_conv_rows_floats(const nn_conv_shape *s);
 size_t nn_conv_wperm_floats(const nn_conv_shape *s);
 
-/* Fast paths. NHWC input without padding, with OC and K*C multiples of 16, on a CPU with
- * AVX2 + FMA: kernels that read each patch in place (src/nn/conv_direct.c). Otherwise
- * im2row + cblas_sgemm: rows (B*OH*OW, K*K*C) is scratch the forward fills and the backward
- * reads again (keep it between the two calls; the direct path leaves it alone).
+/* Fast paths. NHWC input with OC and K*C multiples of 16, on a CPU with AVX2 + FMA: kernels
+ * that read each patch in place (src/nn/conv_direct.c); with padding they read a copy of the
+ * input with its zero border written out, which the forward leaves in rows (B, H+2P, W+2P, C)
+ * for the backward. Otherwise im2row + cblas_sgemm: rows (B*OH*OW, K*K*C) is the patch
+ * matrix. Either way rows is scratch the forward fills and the backward reads again (keep it
+ * between the two calls; the unpadded direct path leaves it alone).
  * wperm: nn_conv_wperm_floats scratch floats.
  * out (B,OH,OW,OC); inp as s->nhwc_in says; weight (OC,C,K,K); bias (OC). */
 void nn_conv2d_forward(float *out, float *rows, float *wperm, const float *inp, const float *weight,
                        const float *bias, const nn_conv_shape *s);
 /* The same for a first layer: inp is uint8 NCHW observations (s->nhwc_in must be 0), read
- * as v / 255 while the patches are built, so the scaled floats are never stored. When the
- * kernel and the sides are multiples of the stride (MarioNet's 8x8/4 on 84x84) the patches
- * come from a space-to-depth copy in scratch (nn_conv_u8_scratch_floats floats) and their
- * order differs from PyTorch's: the matching backward is nn_conv2d_backward_u8. wperm as above. */
+ * as v / 255 while the patches are built, so the scaled floats are never stored. With a
+ * stride of 2 or more the patches come from a space-to-depth copy in scratch
+ * (nn_conv_u8_scratch_floats floats; 0 when the path does not apply): always when the kernel
+ * is a multiple of the stride without padding (MarioNet's 8x8/4), otherwise (the PPO trunk's
+ * 3x3/2 pad 1) when the direct kernels take the result. Its patch order differs from
+ * PyTorch's: the matching backward is nn_conv2d_backward_u8. wperm as above. */
 size_t nn_conv_u8_scratch_floats(const nn_conv_shape *s);
 void nn_conv2d_forward_u8(float *out, float *rows, float *scratch, float *wperm, const uint8_t *inp,
                           const float *weight, const float *bias, const nn_conv_shape *s);

@@ -1,6 +1,7 @@
-/* conv.c: 2-D convolution: the layer functions, the im2row + sgemm path, the first layer's
- * space-to-depth path, and the direct-loop reference beside them. The direct kernels that
- * most layers use on x86-64 live in conv_direct.c; this file decides which path runs.
+/* conv.c: 2-D convolution: the layer functions, the padded-copy and im2row + sgemm paths,
+ * the first layer's space-to-depth path, and the direct-loop reference beside them. The
+ * direct kernels that most layers use on x86-64 live in conv_direct.c; this file decides
+ * which path runs (nn_conv_path names it).
  *
  * The im2row path writes one row of K*K*C input values per output pixel (B*OH*OW rows), so
  * the whole batch is a single GEMM with the weights and its result is NHWC, the layout
@@ -29,13 +30,46 @@ void nn_conv_shape_init(nn_conv_shape *s, int B, int C, int H, int W, int OC, in
     s->nhwc_in = nhwc_in;
 }
 
+/* A padded NHWC convolution runs the direct kernels on a copy of its input with the zero
+ * border written out: (H+2P, W+2P) per sample, a few percent more than the input, where a
+ * patch matrix would be K*K/(S*S) times the output. Same output size, P = 0. */
+static void padded_shape(nn_conv_shape *t, const nn_conv_shape *s, int B)
+{
+    nn_conv_shape_init(t, B, s->C, s->H + 2 * s->P, s->W + 2 * s->P, s->OC, s->K, s->S, 0, 1);
+}
+
+static int use_padded_direct(const nn_conv_shape *s)
+{
+    if (!s->nhwc_in || s->P == 0)
+        return 0;
+    nn_conv_shape t;
+    padded_shape(&t, s, s->B);
+    return nn_direct_ok(&t);
+}
+
 size_t nn_conv_rows_floats(const nn_conv_shape *s)
 {
+    if (use_padded_direct(s))
+        return (size_t)s->B * (s->H + 2 * s->P) * (s->W + 2 * s->P) * s->C;
     return (size_t)s->B * s->OH * s->OW * s->K * s->K * s->C;
 }
 
-/* Two weight-sized halves: the permuted weights and, for the direct kernels, their panels. */
-size_t nn_conv_wperm_floats(const nn_conv_shape *s) { return 2 * (size_t)s->OC * s->K * s->K * s->C; }
+static int use_s2d(const nn_conv_shape *s);
+static void s2d_shape(nn_conv_shape *t, const nn_conv_shape *s);
+
+/* Two weight-sized halves: the permuted weights and, for the direct kernels, their panels.
+ * A first layer on the space-to-depth path has a larger kernel (K rounded up to S's multiple). */
+size_t nn_conv_wperm_floats(const nn_conv_shape *s)
+{
+    size_t kkc = (size_t)s->K * s->K * s->C;
+    if (use_s2d(s)) {
+        nn_conv_shape t;
+        s2d_shape(&t, s);
+        size_t kkc_t = (size_t)t.K * t.K * t.C;
+        kkc = kkc_t > kkc ? kkc_t : kkc;
+    }
+    return 2 * (size_t)s->OC * kkc;
+}
 
 /* Index of input element (b,c,y,x) in either layout. */
 static inline size_t in_index(const nn_conv_shape *s, int b, int c, int y, int x)
@@ -172,6 +206,49 @@ static void permute_weight(float *wperm, const float *weight, const nn_conv_shap
                 wperm[((size_t)o * KK + k) * C + c] = weight[((size_t)o * C + c) * KK + k];
 }
 
+/* dst (H+2P, W+2P, C) = one NHWC sample src (H, W, C) inside a zero border. */
+static void pad_sample(float *dst, const float *src, const nn_conv_shape *s)
+{
+    const size_t C = (size_t)s->C, P = (size_t)s->P, W = (size_t)s->W, WP = W + 2 * P;
+    memset(dst, 0, sizeof(float) * P * WP * C);
+    dst += P * WP * C;
+    for (int y = 0; y < s->H; y++, dst += WP * C, src += W * C) {
+        memset(dst, 0, sizeof(float) * P * C);
+        memcpy(dst + P * C, src, sizeof(float) * W * C);
+        memset(dst + (P + W) * C, 0, sizeof(float) * P * C);
+    }
+    memset(dst, 0, sizeof(float) * P * WP * C);
+}
+
+/* dst (H, W, C) = the inside of one padded sample src (H+2P, W+2P, C): the gradient that fell
+ * on the border belongs to no input. */
+static void crop_sample(float *dst, const float *src, const nn_conv_shape *s)
+{
+    const size_t C = (size_t)s->C, P = (size_t)s->P, W = (size_t)s->W, WP = W + 2 * P;
+    src += (P * WP + P) * C;
+    for (int y = 0; y < s->H; y++, dst += W * C, src += WP * C)
+        memcpy(dst, src, sizeof(float) * W * C);
+}
+
+/* Sample by sample, so that the padded copy is still in cache when the kernel reads it;
+ * rows keeps every sample's copy for the weight gradient. */
+static void padded_forward(float *out, float *rows, float *wperm, const float *inp, const float *weight,
+                           const float *bias, const nn_conv_shape *s, int relu)
+{
+    nn_conv_shape t;
+    padded_shape(&t, s, 1);
+    const size_t in1 = (size_t)s->H * s->W * s->C, pad1 = (size_t)t.H * t.W * t.C;
+    const size_t out1 = (size_t)s->OH * s->OW * s->OC, KKC = (size_t)s->K * s->K * s->C;
+    float *pack = wperm + (size_t)s->OC * KKC;
+    permute_weight(wperm, weight, s);
+    nn_direct_pack_forward(pack, wperm, &t);
+    for (int b = 0; b < s->B; b++) {
+        pad_sample(rows + b * pad1, inp + b * in1, s);
+        nn_direct_forward_packed(out + b * out1, rows + b * pad1, pack, &t);
+        nn_bias_act(out + b * out1, bias, (size_t)s->OH * s->OW, s->OC, relu);
+    }
+}
+
 void nn_conv2d_forward(float *out, float *rows, float *wperm, const float *inp, const float *weight,
                        const float *bias, const nn_conv_shape *s)
 {
@@ -182,6 +259,10 @@ void nn_conv2d_forward_act(float *out, float *rows, float *wperm, const float *i
                            const float *bias, const nn_conv_shape *s, int relu)
 {
     const int M = s->B * s->OH * s->OW, OC = s->OC, KKC = s->K * s->K * s->C;
+    if (use_padded_direct(s)) {
+        padded_forward(out, rows, wperm, inp, weight, bias, s, relu);
+        return;
+    }
     if (nn_direct_ok(s)) {
         permute_weight(wperm, weight, s);
         nn_direct_forward(out, inp, wperm, wperm + (size_t)OC * KKC, s);
@@ -199,19 +280,31 @@ void nn_conv2d_forward_act(float *out, float *rows, float *wperm, const float *i
     nn_bias_act(out, bias, (size_t)M, OC, relu);
 }
 
-/* A stride-S convolution whose kernel is a multiple of S, on an input whose sides are too,
- * is a stride-1 convolution with kernel K/S on the "space-to-depth" input: (H/S, W/S) cells
- * of C*S*S values each, stored NHWC. Its patches are then K/S runs of (K/S)*C*S*S contiguous
- * floats (MarioNet's first layer: 2 runs of 128), copied instead of gathered byte by byte. */
+/* A stride-S convolution is a stride-1 convolution with kernel KS = ceil(K/S) on the
+ * "space-to-depth" input: cells of S x S input pixels, C*S*S values each, stored NHWC; a
+ * patch is then KS runs of KS*C*S*S contiguous floats (MarioNet's first layer: 2 runs of 128).
+ * The cell grid starts at (-P, -P) and has (OH-1+KS, OW-1+KS) cells; values outside the
+ * input are zeros. When S does not divide K the kernel is padded with zero weights to KS*S:
+ * the PPO trunk's 3x3/2 becomes 4x4/2, 16/9 of the multiply-adds, yet on the direct kernels
+ * several times faster than a patch matrix of 36 columns through sgemm. */
 static int use_s2d(const nn_conv_shape *s)
 {
-    return !s->nhwc_in && s->P == 0 && s->S > 1 && s->K % s->S == 0 && s->H % s->S == 0 &&
-           s->W % s->S == 0;
+    if (s->nhwc_in || s->S < 2)
+        return 0;
+    if (s->P == 0 && s->K % s->S == 0)
+        return 1; /* no zero weights: worth it on the im2row path too */
+    nn_conv_shape t;
+    s2d_shape(&t, s);
+    return nn_direct_ok(&t);
 }
 
 size_t nn_conv_u8_scratch_floats(const nn_conv_shape *s)
 {
-    return use_s2d(s) ? (size_t)s->B * s->C * s->H * s->W : 0;
+    if (!use_s2d(s))
+        return 0;
+    nn_conv_shape t;
+    s2d_shape(&t, s);
+    return (size_t)s->B * t.H * t.W * t.C;
 }
 
 /* s2d (B, H/S, W/S, C*S*S) from uint8 NCHW, each byte v read as table[v]. */
@@ -243,30 +336,41 @@ __attribute__((target("avx2"))) static void space_to_depth_u8_s4(float *s2d, con
 }
 #endif
 
-static void space_to_depth_u8(float *s2d, const uint8_t *inp, const float *table, const nn_conv_shape *s)
+/* s2d (t->B, t->H, t->W, C*S*S) as s2d_shape describes it, each byte v read as table[v]. */
+static void space_to_depth_u8(float *s2d, const uint8_t *inp, const float *table, const nn_conv_shape *s,
+                              const nn_conv_shape *t)
 {
-    const int C = s->C, H = s->H, W = s->W, S = s->S, HS = H / S, WS = W / S, D = C * S * S;
+    const int C = s->C, H = s->H, W = s->W, S = s->S, P = s->P, HS = t->H, WS = t->W, D = t->C;
 #ifdef NN_HAVE_AVX2_S2D
-    if (S == 4 && __builtin_cpu_supports("avx2")) {
-        space_to_depth_u8_s4(s2d, inp, s);
+    if (S == 4 && P == 0 && H == 4 * HS && W == 4 * WS && __builtin_cpu_supports("avx2")) {
+        nn_conv_shape whole = *s;
+        whole.B = t->B;
+        space_to_depth_u8_s4(s2d, inp, &whole);
         return;
     }
 #endif
-    for (int b = 0; b < s->B; b++)
+    /* Input columns [x_lo, x_hi) of a cell row lie inside the image; the rest are padding. */
+    const int x_lo = P, x_hi = W + P < WS * S ? W + P : WS * S;
+    for (int b = 0; b < t->B; b++)
         for (int c = 0; c < C; c++)
-            for (int y = 0; y < H; y++) {
-                const uint8_t *src = inp + (((size_t)b * C + c) * H + y) * W;
-                float *dst = s2d + ((size_t)b * HS + y / S) * WS * D + (size_t)(c * S + y % S) * S;
-                for (int xs = 0; xs < WS; xs++, src += S, dst += D)
-                    for (int dx = 0; dx < S; dx++)
-                        dst[dx] = table[src[dx]];
-            }
+            for (int ys = 0; ys < HS; ys++)
+                for (int dy = 0; dy < S; dy++) {
+                    float *dst = s2d + ((size_t)b * HS + ys) * WS * D + (size_t)(c * S + dy) * S;
+                    int y = ys * S + dy - P;
+                    const uint8_t *src = y >= 0 && y < H ? inp + (((size_t)b * C + c) * H + y) * W - P : NULL;
+                    for (int xs = 0; xs < WS; xs++, dst += D)
+                        for (int dx = 0; dx < S; dx++) {
+                            int xp = xs * S + dx; /* column in padded coordinates */
+                            dst[dx] = src && xp >= x_lo && xp < x_hi ? table[src[xp]] : 0.0f;
+                        }
+                }
 }
 
 /* The stride-1 convolution over the space-to-depth input. */
 static void s2d_shape(nn_conv_shape *t, const nn_conv_shape *s)
 {
-    nn_conv_shape_init(t, s->B, s->C * s->S * s->S, s->H / s->S, s->W / s->S, s->OC, s->K / s->S, 1, 0, 1);
+    const int KS = (s->K + s->S - 1) / s->S;
+    nn_conv_shape_init(t, s->B, s->C * s->S * s->S, s->OH - 1 + KS, s->OW - 1 + KS, s->OC, KS, 1, 0, 1);
 }
 
 int nn_conv_uses_rows(const nn_conv_shape *s, int u8_input)
@@ -279,28 +383,47 @@ int nn_conv_uses_rows(const nn_conv_shape *s, int u8_input)
     return u8_input || !nn_direct_ok(s);
 }
 
-/* Weight element (c, ky, kx) sits at ((ky/S)*(K/S) + kx/S)*C*S*S + (c*S + ky%S)*S + kx%S in
+const char *nn_conv_path(const nn_conv_shape *s, int u8_input)
+{
+    nn_conv_shape t;
+    if (u8_input) {
+        if (!use_s2d(s))
+            return "im2row";
+        s2d_shape(&t, s);
+        return nn_direct_ok(&t) ? "space-to-depth direct" : "space-to-depth im2row";
+    }
+    if (use_padded_direct(s))
+        return "padded direct";
+    return nn_direct_ok(s) ? "direct" : "im2row";
+}
+
+/* Weight element (c, ky, kx) sits at ((ky/S)*KS + kx/S)*C*S*S + (c*S + ky%S)*S + kx%S in
  * space-to-depth patch order. The loops run over quotients and remainders instead of
- * dividing: the forward repacks on every call. pytorch_offset gives the (OC,C,K,K) index of
- * the run of S elements at patch offset patch_offset, for o, c, qy, dy, qx. */
+ * dividing: the forward repacks on every call. pt is the (OC,C,K,K) index of the run of
+ * up to S elements at patch offset pp, for o, c, qy, dy, qx; n_ of them lie inside K. */
 #define S2D_LOOP(s, BODY)                                                                       \
     do {                                                                                        \
-        const int S_ = (s)->S, KS_ = (s)->K / S_, C_ = (s)->C, K_ = (s)->K, D_ = C_ * S_ * S_;  \
-        const size_t KKC_ = (size_t)K_ * K_ * C_;                                               \
+        const int S_ = (s)->S, K_ = (s)->K, KS_ = (K_ + S_ - 1) / S_, C_ = (s)->C, D_ = C_ * S_ * S_; \
+        const size_t KKC_ = (size_t)KS_ * KS_ * D_;                                             \
         for (int o = 0; o < (s)->OC; o++)                                                       \
             for (int c = 0; c < C_; c++)                                                        \
                 for (int qy = 0; qy < KS_; qy++)                                                \
-                    for (int dy = 0; dy < S_; dy++)                                             \
+                    for (int dy = 0; dy < S_ && qy * S_ + dy < K_; dy++)                        \
                         for (int qx = 0; qx < KS_; qx++) {                                      \
                             size_t pt = (((size_t)o * C_ + c) * K_ + qy * S_ + dy) * K_ + qx * S_; \
                             size_t pp = o * KKC_ + ((size_t)qy * KS_ + qx) * D_ + (size_t)(c * S_ + dy) * S_; \
-                            for (int dx = 0; dx < S_; dx++)                                     \
+                            const int n_ = K_ - qx * S_ < S_ ? K_ - qx * S_ : S_;                \
+                            for (int dx = 0; dx < n_; dx++)                                     \
                                 BODY;                                                           \
                         }                                                                       \
     } while (0)
 
 static void s2d_pack_weights(float *wpat, const float *weight, const nn_conv_shape *s)
 {
+    nn_conv_shape t;
+    s2d_shape(&t, s);
+    if (s->K % s->S) /* the weights past K stay zero */
+        memset(wpat, 0, sizeof(float) * (size_t)s->OC * t.K * t.K * t.C);
     S2D_LOOP(s, wpat[pp + dx] = weight[pt + dx]);
 }
 
@@ -322,23 +445,35 @@ void nn_conv2d_forward_u8_act(float *out, float *rows, float *scratch, float *wp
     float table[256];
     for (int v = 0; v < 256; v++)
         table[v] = (float)v / 255.0f;
-    const float *w = weight;
-    if (use_s2d(s)) {
-        space_to_depth_u8(scratch, inp, table, s);
-        nn_conv_shape t;
-        s2d_shape(&t, s);
-        s2d_pack_weights(wperm, weight, s);
-        if (nn_direct_ok(&t)) {
-            nn_direct_forward(out, scratch, wperm, wperm + (size_t)OC * KKC, &t);
-            nn_bias_act(out, bias, (size_t)M, OC, relu);
-            return;
-        }
-        im2row(rows, scratch, &t);
-        w = wperm;
-    } else {
+    if (!use_s2d(s)) {
         im2row_u8(rows, inp, table, s);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, KKC, 1.0f, rows, KKC, weight, KKC,
+                    0.0f, out, OC);
+        nn_bias_act(out, bias, (size_t)M, OC, relu);
+        return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, KKC, 1.0f, rows, KKC, w, KKC, 0.0f,
+    nn_conv_shape t;
+    s2d_shape(&t, s);
+    const int KKCt = t.K * t.K * t.C;
+    s2d_pack_weights(wperm, weight, s);
+    if (nn_direct_ok(&t)) {
+        /* Sample by sample: the kernel reads each cell grid while it is still in cache. */
+        nn_conv_shape t1 = t, s1 = *s;
+        t1.B = s1.B = 1;
+        const size_t in1 = (size_t)s->C * s->H * s->W, cells1 = (size_t)t.H * t.W * t.C;
+        const size_t out1 = (size_t)s->OH * s->OW * OC;
+        float *pack = wperm + (size_t)OC * KKCt;
+        nn_direct_pack_forward(pack, wperm, &t1);
+        for (int b = 0; b < s->B; b++) {
+            space_to_depth_u8(scratch + b * cells1, inp + b * in1, table, &s1, &t1);
+            nn_direct_forward_packed(out + b * out1, scratch + b * cells1, pack, &t1);
+            nn_bias_act(out + b * out1, bias, (size_t)s->OH * s->OW, OC, relu);
+        }
+        return;
+    }
+    space_to_depth_u8(scratch, inp, table, s, &t);
+    im2row(rows, scratch, &t);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, KKCt, 1.0f, rows, KKCt, wperm, KKCt, 0.0f,
                 out, OC);
     nn_bias_act(out, bias, (size_t)M, OC, relu);
 }
@@ -361,7 +496,7 @@ void nn_conv2d_backward_u8(float *dweight, float *dbias, float *dwperm, const fl
     s2d_shape(&t, s);
     if (nn_direct_ok(&t))
         nn_direct_dweight(dwperm, dout, scratch, &t);
-    else
+    else /* only without zero weights: the patches have K*K*C columns */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, KKC, M, 1.0f, dout, OC, rows, KKC, 0.0f,
                     dwperm, KKC);
     s2d_add_weight_grads(dweight, dwperm, s);
@@ -377,8 +512,12 @@ void nn_conv2d_backward(float *dinp, float *dweight, float *dbias, float *drows,
         for (int o = 0; o < OC; o++)
             dbias[o] += d[o];
     }
-    const int direct = nn_direct_ok(s);
-    if (direct)
+    const int padded = use_padded_direct(s), direct = padded || nn_direct_ok(s);
+    nn_conv_shape t;
+    padded_shape(&t, s, s->B);
+    if (padded)
+        nn_direct_dweight(dwperm, dout, rows, &t);
+    else if (direct)
         nn_direct_dweight(dwperm, dout, inp, s);
     if (!s->nhwc_in) {
         /* Patch order is the weight order: accumulate straight into dweight. */
@@ -400,6 +539,19 @@ void nn_conv2d_backward(float *dinp, float *dweight, float *dbias, float *drows,
     if (s->nhwc_in) {
         permute_weight(wperm, weight, s);
         w = wperm;
+    }
+    if (padded) {
+        /* Each sample's gradient lands in one padded scratch sample, border included, and
+         * its inside is copied out while still in cache. */
+        t.B = 1;
+        const size_t in1 = (size_t)s->H * s->W * s->C, out1 = (size_t)s->OH * s->OW * OC;
+        float *pack = wperm + (size_t)OC * KKC;
+        nn_direct_pack_dinp(pack, wperm, &t);
+        for (int b = 0; b < s->B; b++) {
+            nn_direct_dinp_packed(drows, dout + b * out1, pack, &t);
+            crop_sample(dinp + b * in1, drows, s);
+        }
+        return;
     }
     if (direct) {
         nn_direct_dinp(dinp, dout, wperm, wperm + (size_t)OC * KKC, s);

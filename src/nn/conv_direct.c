@@ -85,14 +85,25 @@ __attribute__((target("avx2,fma"))) static void fwd_tile(float *out, size_t ldo,
     }
 }
 
-void nn_direct_forward(float *out, const float *inp, const float *wpat, float *pack, const nn_conv_shape *s)
+void nn_direct_pack_forward(float *pack, const float *wpat, const nn_conv_shape *s)
 {
-    const int M = s->B * s->OH * s->OW, OC = s->OC, KKC = s->K * s->K * s->C;
-    /* pack: OC/16 panels of (KKC x 16). */
+    const int OC = s->OC, KKC = s->K * s->K * s->C;
+    /* OC/16 panels of (KKC x 16). */
     for (int n0 = 0; n0 < OC; n0 += 16)
         for (int k = 0; k < KKC; k++)
             for (int j = 0; j < 16; j++)
                 pack[(size_t)n0 * KKC + (size_t)k * 16 + j] = wpat[(size_t)(n0 + j) * KKC + k];
+}
+
+void nn_direct_forward(float *out, const float *inp, const float *wpat, float *pack, const nn_conv_shape *s)
+{
+    nn_direct_pack_forward(pack, wpat, s);
+    nn_direct_forward_packed(out, inp, pack, s);
+}
+
+void nn_direct_forward_packed(float *out, const float *inp, const float *pack, const nn_conv_shape *s)
+{
+    const int M = s->B * s->OH * s->OW, OC = s->OC, KKC = s->K * s->K * s->C;
     const float *a[TILE];
     for (int m = 0; m < M; m += TILE) {
         int R = M - m < TILE ? M - m : TILE;
@@ -198,14 +209,25 @@ __attribute__((target("avx2,fma"))) static void dx_tile(float *const *x, const f
     }
 }
 
-void nn_direct_dinp(float *dinp, const float *dout, const float *wpat, float *pack, const nn_conv_shape *s)
+void nn_direct_pack_dinp(float *pack, const float *wpat, const nn_conv_shape *s)
 {
-    const int M = s->B * s->OH * s->OW, OC = s->OC, L = s->K * s->C, KKC = s->K * L;
-    memset(dinp, 0, sizeof(float) * (size_t)s->B * s->H * s->W * s->C);
-    /* pack: KKC/16 panels of (OC x 16). */
+    const int OC = s->OC, KKC = s->K * s->K * s->C;
+    /* KKC/16 panels of (OC x 16). */
     for (int k0 = 0; k0 < KKC; k0 += 16)
         for (int o = 0; o < OC; o++)
             memcpy(pack + (size_t)k0 * OC + (size_t)o * 16, wpat + (size_t)o * KKC + k0, sizeof(float) * 16);
+}
+
+void nn_direct_dinp(float *dinp, const float *dout, const float *wpat, float *pack, const nn_conv_shape *s)
+{
+    nn_direct_pack_dinp(pack, wpat, s);
+    nn_direct_dinp_packed(dinp, dout, pack, s);
+}
+
+void nn_direct_dinp_packed(float *dinp, const float *dout, const float *pack, const nn_conv_shape *s)
+{
+    const int M = s->B * s->OH * s->OW, OC = s->OC, L = s->K * s->C;
+    memset(dinp, 0, sizeof(float) * (size_t)s->B * s->H * s->W * s->C);
     float *x[TILE];
     for (int m = 0; m < M; m += TILE) {
         int R = M - m < TILE ? M - m : TILE;
@@ -232,6 +254,22 @@ void nn_direct_dweight(float *dwpat, const float *dout, const float *inp, const 
 void nn_direct_dinp(float *dinp, const float *dout, const float *wpat, float *pack, const nn_conv_shape *s)
 {
     (void)dinp, (void)dout, (void)wpat, (void)pack, (void)s;
+}
+void nn_direct_pack_forward(float *pack, const float *wpat, const nn_conv_shape *s)
+{
+    (void)pack, (void)wpat, (void)s;
+}
+void nn_direct_forward_packed(float *out, const float *inp, const float *pack, const nn_conv_shape *s)
+{
+    (void)out, (void)inp, (void)pack, (void)s;
+}
+void nn_direct_pack_dinp(float *pack, const float *wpat, const nn_conv_shape *s)
+{
+    (void)pack, (void)wpat, (void)s;
+}
+void nn_direct_dinp_packed(float *dinp, const float *dout, const float *pack, const nn_conv_shape *s)
+{
+    (void)dinp, (void)dout, (void)pack, (void)s;
 }
 
 #endif
