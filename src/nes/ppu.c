@@ -140,27 +140,54 @@ static void fetch_full_line(nes *n)
     int flat = chr[(table >> 10) + 1] == bank + 1024 && chr[(table >> 10) + 2] == bank + 2048 &&
                chr[(table >> 10) + 3] == bank + 3072;
     unsigned ntsel = (v >> 10) & 3;
-    int slot = 2;
-    while (slot < 34) {
+    /* Restrict-qualified outputs: the stores cannot change the nametable or
+     * pattern bytes, so the loop keeps its pointers in registers. */
+    uint8_t *restrict out_lo = p->tile_lo + 2, *restrict out_hi = p->tile_hi + 2, *restrict out_pal = p->tile_pal + 2;
+    unsigned left = 32;
+    while (left) {
         const uint8_t *page = n->host.nt[ntsel];
         const uint8_t *row = page + cy * 32, *attr_row = page + 0x3C0 + (cy >> 2) * 8;
         unsigned ashift = (cy & 2) << 1;
-        for (; cx < 32 && slot < 34; cx++, slot++) {
-            unsigned tile = row[cx], off = tile * 16 + fy;
-            p->tile_pal[slot] = (uint8_t)((attr_row[cx >> 2] >> (ashift | (cx & 2))) & 3);
-            if (flat) {
-                p->tile_lo[slot] = bank[off];
-                p->tile_hi[slot] = bank[off + 8];
-            } else {
-                unsigned addr = table + off;
-                p->tile_lo[slot] = chr[(addr >> 10) & 7][addr & 0x3FF];
-                p->tile_hi[slot] = chr[((addr + 8) >> 10) & 7][(addr + 8) & 0x3FF];
+        unsigned run = 32 - cx < left ? 32 - cx : left;
+        if (flat) {
+            /* Tiles 2k and 2k+1 share their palette: pairs, after an odd first tile. */
+            const uint8_t *pat = bank + fy;
+            unsigned i = 0;
+            if (cx & 1) {
+                const uint8_t *t = pat + row[cx] * 16;
+                out_lo[0] = t[0];
+                out_hi[0] = t[8];
+                out_pal[0] = (uint8_t)((attr_row[cx >> 2] >> (ashift | (cx & 2))) & 3);
+                i = 1, cx++;
+            }
+            for (; i + 1 < run; i += 2, cx += 2) {
+                const uint8_t *t0 = pat + row[cx] * 16, *t1 = pat + row[cx + 1] * 16;
+                uint8_t pal = (uint8_t)((attr_row[cx >> 2] >> (ashift | (cx & 2))) & 3);
+                out_lo[i] = t0[0];
+                out_hi[i] = t0[8];
+                out_lo[i + 1] = t1[0];
+                out_hi[i + 1] = t1[8];
+                out_pal[i] = out_pal[i + 1] = pal;
+            }
+            if (i < run) {
+                const uint8_t *t = pat + row[cx] * 16;
+                out_lo[i] = t[0];
+                out_hi[i] = t[8];
+                out_pal[i] = (uint8_t)((attr_row[cx >> 2] >> (ashift | (cx & 2))) & 3);
+                cx++;
+            }
+        } else {
+            for (unsigned i = 0; i < run; i++, cx++) {
+                unsigned addr = table + row[cx] * 16 + fy;
+                out_lo[i] = chr[(addr >> 10) & 7][addr & 0x3FF];
+                out_hi[i] = chr[((addr + 8) >> 10) & 7][(addr + 8) & 0x3FF];
+                out_pal[i] = (uint8_t)((attr_row[cx >> 2] >> (ashift | (cx & 2))) & 3);
             }
         }
-        if (cx == 32) {
-            cx = 0;
-            ntsel ^= 1;
-        }
+        out_lo += run, out_hi += run, out_pal += run;
+        left -= run;
+        cx = 0;
+        ntsel ^= 1;
     }
     /* 32 increments bring coarse X back to where it started, one nametable over. */
     p->v = (uint16_t)(v ^ 0x400);
