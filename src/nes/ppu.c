@@ -226,6 +226,32 @@ static void fetch_line_tiles(nes *n, int lo, int hi)
     p->v = v;
 }
 
+/* Background fetches of dots lo..hi-1 in a skipped frame, where tiles serve only
+ * the sprite-0 hit test: the slots under sprite 0 for any fine X (a $2005 write
+ * may change it mid-line) are fetched; the other tiles only move v. */
+static void fetch_sprite0_tiles(nes *n, int lo, int hi)
+{
+    struct ppu *p = &n->ppu;
+    int sx = p->sprites[0].x;
+    int kmin = (sx >> 3) - 2, kmax = ((sx + 14) >> 3) - 2; /* slots 0 and 1 came from the line before */
+    if (kmin < 0)
+        kmin = 0;
+    if (kmax > 31)
+        kmax = 31;
+    int a = 8 * kmin + 1, b = 8 * kmax + 2; /* dots of those fetches */
+    if (a < lo)
+        a = lo;
+    if (b > hi)
+        b = hi;
+    if (kmax < kmin || a >= b) {
+        increment_x_by(p, (hi - 1) / 8 - (lo - 1) / 8);
+        return;
+    }
+    increment_x_by(p, (a - 1) / 8 - (lo - 1) / 8);
+    fetch_line_tiles(n, a, b);
+    increment_x_by(p, (hi - 1) / 8 - (b - 1) / 8);
+}
+
 /* Sprite evaluation on line `line` for line+1, as the hardware scans OAM from
  * dot 65: 2 dots per sprite checked, 8 per sprite copied, and after eight sprites
  * the buggy overflow scan whose byte index m increments without carry. */
@@ -645,8 +671,10 @@ static void run_segment(nes *n, int from, int to)
     /* Background fetches and scroll increments on dots 1-256. */
     if (from < 257 && to > 1) {
         int lo = from < 1 ? 1 : from, hi = to > 257 ? 257 : to;
-        if (need_tiles) {
+        if (n->host.pixels) {
             fetch_line_tiles(n, lo, hi);
+        } else if (need_tiles) {
+            fetch_sprite0_tiles(n, lo, hi);
         } else {
             /* No fetches: the coarse-X increments at dots 8, 16, ... in closed form. */
             increment_x_by(p, (hi - 1) / 8 - (lo - 1) / 8);
@@ -706,7 +734,7 @@ static void run_line_skipped(nes *n, int line)
     p->pixels_from = p->pixels_to = 0;
     int need_tiles = p->sprite0_on_line && !(p->status & STATUS_HIT);
     if (need_tiles)
-        fetch_line_tiles(n, 1, 257);
+        fetch_sprite0_tiles(n, 1, 257);
     else
         p->v ^= 0x400; /* 32 coarse-X increments */
     increment_y(p);
