@@ -4,7 +4,7 @@
 add_executable(train_ppo_it ${CMAKE_CURRENT_SOURCE_DIR}/train_ppo_it.c)
 target_include_directories(train_ppo_it PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(train_ppo_it PRIVATE smbrl_core)
-foreach(case pixels tiles resume errors replay)
+foreach(case pixels tiles resume errors replay sync)
   add_test(NAME train_ppo_${case}
            COMMAND train_ppo_it ${case} $<TARGET_FILE:smbrl> ${CMAKE_CURRENT_BINARY_DIR}/train_ppo_${case}
                    "$ENV{SMBRL_ROM_DIR}")

@@ -12,6 +12,9 @@
  *           then the step count and the Adam steps go on, still PPO
  *   errors  PPO set-up errors are one line and exit 2 (--distributed, bad names, linear lr
  *           without --max-steps, DQN-only nets)
+ *   sync    with one worker the trainer is synchronous PPO exactly: one rollout and update
+ *           of train_run (fork, shared model, push and pull per minibatch) gives bit for bit
+ *           the parameters of ppo_update on the same rollout, replayed here in process
  *   replay  DQN --save-replay: the final checkpoint keeps each worker's replay memory with the
  *           state; --resume loads them, so a resumed run shorter than the burn-in learns at
  *           once, while the same resume without the memory files burns in and does not
@@ -29,10 +32,12 @@
 #include <unistd.h>
 
 #include "smbrl/checkpoint.h"
+#include "smbrl/ppo.h"
 #include "smbrl/safetensors.h"
 #include "smbrl/tblog.h"
 #include "smbrl/train.h"
 #include "testlib.h"
+#include "train/train_internal.h"
 
 static const char *smbrl_bin, *work, *roms;
 
@@ -494,6 +499,121 @@ static void case_errors(void)
         CHECK(file_has(e, flags[i]));
 }
 
+static void case_sync(void)
+{
+    char err[512];
+    train_args a;
+    train_args_default(&a);
+    snprintf(a.rom, sizeof a.rom, "%s", roms);
+    snprintf(a.run_dir, sizeof a.run_dir, "%s/sync", work);
+    snprintf(a.algo, sizeof a.algo, "ppo");
+    snprintf(a.obs, sizeof a.obs, "tiles");
+    a.num_processes = 1;
+    a.envs_per_process = 2;
+    a.ppo_steps = 8;
+    a.ppo_epochs = 3;
+    a.ppo_minibatches = 4;
+    a.lr = 1e-3; /* large steps: a stale local copy would show */
+    a.max_steps = 16; /* one rollout of 8 x 2, learned from */
+    a.seed = 5;
+    a.log_every = 1000;
+    train_summary sum;
+    int rc = train_run(&a, NULL, &sum, err, sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "%s\n", err);
+    CHECK_EQ_INT(rc, 0);
+    CHECK(sum.steps == 16 && sum.updates == 12);
+    nn_model got;
+    ckpt_info info;
+    char latest[1200];
+    CHECK(ckpt_resolve(a.run_dir, CKPT_LATEST, latest, sizeof latest, err, sizeof err) == 0);
+    if (ckpt_load(latest, &got, &info, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        testlib_failures++;
+        return;
+    }
+
+    /* The same rollout and update in this process, as the worker seeds and draws them. */
+    train_args r_args = a;
+    train_args_resolve(&r_args);
+    env_config ec;
+    env_config_default(&ec);
+    ec.task = a.task;
+    ec.actions = a.actions;
+    ec.frame_skip = a.frame_skip;
+    ec.seed = a.seed;
+    ec.obs = ENV_OBS_TILES;
+    env_base *base;
+    CHECK(env_base_create(&base, &ec, a.rom, err, sizeof err) == 0);
+    train_worker_ctx c;
+    memset(&c, 0, sizeof c);
+    c.args = &r_args;
+    c.index = 0;
+    c.generation = 0;
+    const uint64_t seed = train_worker_seed(&c);
+    rng r;
+    rng_seed(&r, seed);
+    ppo_config pc;
+    ppo_config_default(&pc);
+    pc.steps = 8, pc.envs = 2, pc.epochs = 3, pc.minibatches = 4;
+    pc.gamma = (float)a.gamma, pc.lambda = (float)a.gae_lambda, pc.clip = (float)a.clip;
+    pc.ent_coef = (float)a.ent_coef, pc.vf_coef = (float)a.vf_coef;
+    pc.adam.lr = (float)a.lr, pc.adam.max_grad_norm = (float)a.max_grad_norm;
+    ppo *p = ppo_create(&pc, &got.spec, &r, err, sizeof err);
+    CHECK(p != NULL);
+    if (!p)
+        return;
+    train_init_params(&p->model, a.seed); /* the shared model's initial weights */
+    const int N = 2, T = 8, O = 4 * 13 * 16;
+    env *e[2];
+    uint8_t cur[2 * 4 * 13 * 16];
+    ppo_rollout ro;
+    CHECK(ppo_rollout_init(&ro, T, N, O, err, sizeof err) == 0);
+    for (int n = 0; n < N; n++) {
+        env_info in;
+        CHECK(env_create_on(&e[n], base, seed * 131u + (uint64_t)n, err, sizeof err) == 0);
+        env_reset(e[n], cur + n * O, &in);
+    }
+    for (int t = 0; t < T; t++) {
+        int32_t act[2];
+        memcpy(ro.obs + (size_t)t * N * O, cur, sizeof cur);
+        ppo_act(p, &r, ro.obs + (size_t)t * N * O, N, act, ro.logp + t * N, ro.values + t * N);
+        for (int n = 0; n < N; n++) {
+            float rew;
+            int done;
+            env_info in;
+            CHECK(env_step(e[n], act[n], cur + n * O, &rew, &done, &in, err, sizeof err) == 0);
+            ro.actions[t * N + n] = act[n];
+            ro.rewards[t * N + n] = rew;
+            ro.dones[t * N + n] = (float)done;
+            if (done)
+                env_reset(e[n], cur + n * O, &in);
+        }
+    }
+    ppo_value(p, cur, N, ro.last_values);
+    ppo_compute_advantages(p, &ro);
+    CHECK(ppo_update(p, &ro, &r, NULL, err, sizeof err) == 0);
+    size_t differ = 0, moved = 0;
+    nn_model init;
+    CHECK(nn_model_init(&init, &got.spec, err, sizeof err) == 0);
+    train_init_params(&init, a.seed);
+    for (size_t i = 0; i < got.num_params; i++) {
+        differ += memcmp(&got.params[i], &p->model.params[i], sizeof(float)) != 0;
+        moved += got.params[i] != init.params[i];
+    }
+    fprintf(stderr, "%zu of %zu parameters moved; %zu differ from ppo_update's\n", moved, got.num_params,
+            differ);
+    CHECK(moved > got.num_params / 10); /* inputs that are always 0 give their weights no gradient */
+    CHECK(differ == 0);
+    nn_model_free(&init);
+    for (int n = 0; n < N; n++)
+        env_free(e[n]);
+    ppo_rollout_free(&ro);
+    ppo_free(p);
+    nn_model_free(&got);
+    env_base_free(base);
+}
+
 /* Pushes per worker in the newest state of dir. */
 static int64_t pushes(const char *dir, int w)
 {
@@ -583,6 +703,8 @@ int main(int argc, char **argv)
         case_errors();
     else if (!strcmp(argv[1], "replay"))
         case_replay();
+    else if (!strcmp(argv[1], "sync"))
+        case_sync();
     else {
         fprintf(stderr, "unknown case %s\n", argv[1]);
         return 2;

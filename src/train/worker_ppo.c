@@ -110,6 +110,9 @@ int train_worker_ppo_main(const train_worker_ctx *c)
         /* ---- rollout ---- */
         int t;
         for (t = 0; t < T; t++) {
+            /* checked before a step, so a rollout that ends exactly at --max-steps is learned from */
+            if (finished || (t > 0 && train_stopping(sh, a)))
+                break;
             double t0 = train_now();
             uint8_t *o = ro.obs + (size_t)t * N * O;
             memcpy(o, cur, (size_t)N * O);
@@ -147,8 +150,6 @@ int train_worker_ppo_main(const train_worker_ctx *c)
             double t2 = train_now();
             add_time(&slot->act_s, t1 - t0);
             add_time(&slot->env_s, t2 - t1);
-            if (finished || train_stopping(sh, a))
-                break;
         }
         if (t < T)
             break; /* a cut rollout is not learned from: the run is over */
