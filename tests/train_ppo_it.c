@@ -630,12 +630,12 @@ static void case_replay(void)
     snprintf(dir, sizeof dir, "%s/replay", work);
     snprintf(copy, sizeof copy, "%s/replay_copy", work);
     const char *a1[] = {"train", "--rom", roms, "--run-dir", dir, "--obs", "tiles", "--num-processes", "2",
-                        "--burnin", "100", "--memory-size", "1000", "--batch-size", "8",
-                        "--learn-every", "4", "--max-steps", "600", "--save-replay", "--seed", "3",
+                        "--burnin", "700", "--memory-size", "1000", "--batch-size", "8",
+                        "--learn-every", "4", "--max-steps", "2000", "--save-replay", "--seed", "3",
                         "--quiet", NULL};
     CHECK_EQ_INT(run("replay1", a1), 0);
     int64_t S = latest_state(dir, st, sizeof st);
-    CHECK(S >= 600);
+    CHECK(S >= 2000);
     for (int w = 0; w < 2; w++) {
         snprintf(path, sizeof path, "%s/replay_%" PRId64 "_w%d.bin", dir, S, w);
         CHECK(exists(path));
@@ -647,9 +647,10 @@ static void case_replay(void)
     snprintf(cmd, sizeof cmd, "cp -r '%s' '%s' && rm '%s'/replay_*_w*.bin", dir, copy, copy);
     CHECK(system(cmd) == 0);
 
-    /* 30 more steps per worker, fewer than the burn-in of 100 */
+    /* 600 more steps in all: fewer than one worker's burn-in of 700, while the memories
+     * (about 1000 transitions each) cover it */
     char smax[32];
-    snprintf(smax, sizeof smax, "%" PRId64, S + 60);
+    snprintf(smax, sizeof smax, "%" PRId64, S + 600);
     const char *r1[] = {"train", "--resume", dir, "--max-steps", smax, "--quiet", NULL};
     CHECK_EQ_INT(run("replay2", r1), 0);
     fprintf(stderr, "pushes %" PRId64 " %" PRId64 " -> %" PRId64 " %" PRId64 " with the memories\n", p0, p1,
@@ -659,7 +660,7 @@ static void case_replay(void)
     CHECK(file_has(path, "worker 0 starts from the replay memory"));
     CHECK(file_has(path, "worker 1 had started from"));
     int64_t S2 = latest_state(dir, st, sizeof st);
-    CHECK(S2 >= S + 60);
+    CHECK(S2 >= S + 600);
     snprintf(path, sizeof path, "%s/replay_%" PRId64 "_w0.bin", dir, S2);
     CHECK(exists(path));
     snprintf(path, sizeof path, "%s/replay_%" PRId64 "_w0.bin", dir, S);

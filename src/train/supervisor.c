@@ -903,6 +903,7 @@ int train_run(const train_args *args, const train_hooks *h, train_summary *summa
 #endif
         if ((sig == SIGINT || sig == SIGTERM) && !stopping) {
             stopping = by_signal = 1;
+            __atomic_store_n(&sh->interrupted, 1, __ATOMIC_RELAXED);
             __atomic_store_n(&sh->stop, 1, __ATOMIC_RELAXED);
             /* a second signal ends the process at once: atomic writes keep files whole */
             sigset_t two;

@@ -55,6 +55,7 @@ typedef struct train_shared {
     int64_t adam_step;
     int64_t lock_recoveries;
     int stop;             /* set by the supervisor (atomic) */
+    int interrupted;      /* SIGINT/SIGTERM (atomic): PPO cuts its update short */
     int64_t ring_head;    /* episodes written into ring (under lock) */
     train_episode ring[TRAIN_RING];
     train_slot slot[TRAIN_MAX_WORKERS];

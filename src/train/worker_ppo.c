@@ -162,7 +162,7 @@ int train_worker_ppo_main(const train_worker_ctx *c)
         p->adam.lr = ppo_scheduled_lr(&pc, __atomic_load_n(&sh->adam_step, __ATOMIC_RELAXED) / per_update);
         train_store_d(&slot->lr, p->adam.lr);
         double sync = 0;
-        for (int e = 0; e < pc.epochs; e++) {
+        for (int e = 0; e < pc.epochs && !__atomic_load_n(&sh->interrupted, __ATOMIC_RELAXED); e++) {
             for (int64_t i = 0; i < TN; i++)
                 p->perm[i] = (int32_t)i;
             for (int64_t i = TN - 1; i > 0; i--) {
@@ -170,7 +170,8 @@ int train_worker_ppo_main(const train_worker_ctx *c)
                 const int32_t tmp = p->perm[i];
                 p->perm[i] = p->perm[j], p->perm[j] = tmp;
             }
-            for (int64_t j = 0; j < pc.minibatches; j++) {
+            /* Ctrl-C does not wait for the rest of a long update (the end of the run does) */
+            for (int64_t j = 0; j < pc.minibatches && !__atomic_load_n(&sh->interrupted, __ATOMIC_RELAXED); j++) {
                 const int64_t from = j * TN / pc.minibatches, to = (j + 1) * TN / pc.minibatches;
                 ppo_batch b;
                 ppo_stats st;
