@@ -93,6 +93,20 @@ static void test_float(rng *r, int B, int C, int H, int W, int OC, int K, int S,
     CHECK(compare("dweight", dw, dw_r, nw, 1e-5));
     CHECK(compare("dbias", db, db_r, OC, 1e-5));
 
+    /* Input from a ReLU: its backward (zero where the input is not positive) comes fused. */
+    for (size_t i = 0; i < ni; i++) {
+        if (i % 3 == 0)
+            inp[i] = 0.0f; /* ReLU outputs are often exactly 0 */
+        di[i] = NAN;
+    }
+    nn_conv2d_forward(out, rows, wperm, inp, w, b, &s);
+    nn_conv2d_backward_act(di, dw, db, drows, wperm, dwperm, dout, rows, inp, w, &s, 1);
+    nn_conv2d_backward_ref(di_r, dw_r, db_r, dout, inp, w, &s);
+    for (size_t i = 0; i < ni; i++)
+        di_r[i] = inp[i] > 0 ? di_r[i] : 0.0f;
+    CHECK(compare("dinp after relu", di, di_r, ni, 1e-5));
+    CHECK(compare("dweight again", dw, dw_r, nw, 1e-5));
+
     free(inp), free(w), free(b), free(dout), free(out), free(ref), free(rows), free(drows);
     free(wperm), free(dwperm), free(di), free(di_r), free(dw), free(dw_r), free(db), free(db_r);
 }

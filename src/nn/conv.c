@@ -221,13 +221,20 @@ static void pad_sample(float *dst, const float *src, const nn_conv_shape *s)
 }
 
 /* dst (H, W, C) = the inside of one padded sample src (H+2P, W+2P, C): the gradient that fell
- * on the border belongs to no input. */
-static void crop_sample(float *dst, const float *src, const nn_conv_shape *s)
+ * on the border belongs to no input. With relu_out (the sample's input, a ReLU's output),
+ * that ReLU's backward on the way. */
+static void crop_sample(float *dst, const float *src, const float *relu_out, const nn_conv_shape *s)
 {
     const size_t C = (size_t)s->C, P = (size_t)s->P, W = (size_t)s->W, WP = W + 2 * P;
     src += (P * WP + P) * C;
-    for (int y = 0; y < s->H; y++, dst += W * C, src += WP * C)
-        memcpy(dst, src, sizeof(float) * W * C);
+    for (int y = 0; y < s->H; y++, dst += W * C, src += WP * C) {
+        if (relu_out) {
+            nn_relu_backward(dst, src, relu_out, W * C);
+            relu_out += W * C;
+        } else {
+            memcpy(dst, src, sizeof(float) * W * C);
+        }
+    }
 }
 
 /* Sample by sample, so that the padded copy is still in cache when the kernel reads it;
@@ -349,20 +356,34 @@ static void space_to_depth_u8(float *s2d, const uint8_t *inp, const float *table
         return;
     }
 #endif
-    /* Input columns [x_lo, x_hi) of a cell row lie inside the image; the rest are padding. */
-    const int x_lo = P, x_hi = W + P < WS * S ? W + P : WS * S;
+    /* In padded coordinates the image's columns are [P, W + P). Cells [xs_lo, xs_hi) lie
+     * wholly inside it and need no bounds checks: a bordered input has few cells outside. */
+    const int xs_lo = (P + S - 1) / S, xs_in = (W + P) / S, xs_hi = xs_in < WS ? xs_in : WS;
     for (int b = 0; b < t->B; b++)
         for (int c = 0; c < C; c++)
             for (int ys = 0; ys < HS; ys++)
                 for (int dy = 0; dy < S; dy++) {
                     float *dst = s2d + ((size_t)b * HS + ys) * WS * D + (size_t)(c * S + dy) * S;
                     int y = ys * S + dy - P;
-                    const uint8_t *src = y >= 0 && y < H ? inp + (((size_t)b * C + c) * H + y) * W - P : NULL;
-                    for (int xs = 0; xs < WS; xs++, dst += D)
-                        for (int dx = 0; dx < S; dx++) {
-                            int xp = xs * S + dx; /* column in padded coordinates */
-                            dst[dx] = src && xp >= x_lo && xp < x_hi ? table[src[xp]] : 0.0f;
+                    if (y < 0 || y >= H) {
+                        for (int xs = 0; xs < WS; xs++, dst += D)
+                            memset(dst, 0, sizeof(float) * S);
+                        continue;
+                    }
+                    /* Only now: with y < 0 the row address would lie before inp. */
+                    const uint8_t *row = inp + (((size_t)b * C + c) * H + y) * W;
+                    for (int xs = 0; xs < WS; xs++, dst += D) {
+                        if (xs >= xs_lo && xs < xs_hi) {
+                            const uint8_t *src = row + xs * S - P;
+                            for (int dx = 0; dx < S; dx++)
+                                dst[dx] = table[src[dx]];
+                            continue;
                         }
+                        for (int dx = 0; dx < S; dx++) {
+                            int x = xs * S + dx - P;
+                            dst[dx] = x >= 0 && x < W ? table[row[x]] : 0.0f;
+                        }
+                    }
                 }
 }
 
@@ -482,23 +503,22 @@ void nn_conv2d_backward_u8(float *dweight, float *dbias, float *dwperm, const fl
                            const float *rows, const float *scratch, const nn_conv_shape *s)
 {
     const int M = s->B * s->OH * s->OW, OC = s->OC, KKC = s->K * s->K * s->C;
-    for (int m = 0; m < M; m++) {
-        const float *d = dout + (size_t)m * OC;
-        for (int o = 0; o < OC; o++)
-            dbias[o] += d[o];
+    nn_conv_shape t;
+    s2d_shape(&t, s);
+    if (use_s2d(s) && nn_direct_ok(&t)) {
+        nn_direct_dweight(dwperm, dbias, dout, scratch, &t);
+        s2d_add_weight_grads(dweight, dwperm, s);
+        return;
     }
+    nn_bias_grad(dbias, dout, (size_t)M, OC);
     if (!use_s2d(s)) {
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, KKC, M, 1.0f, dout, OC, rows, KKC,
                     1.0f, dweight, KKC);
         return;
     }
-    nn_conv_shape t;
-    s2d_shape(&t, s);
-    if (nn_direct_ok(&t))
-        nn_direct_dweight(dwperm, dout, scratch, &t);
-    else /* only without zero weights: the patches have K*K*C columns */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, KKC, M, 1.0f, dout, OC, rows, KKC, 0.0f,
-                    dwperm, KKC);
+    /* The im2row patches of the space-to-depth input: no zero weights, K*K*C columns. */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, KKC, M, 1.0f, dout, OC, rows, KKC, 0.0f,
+                dwperm, KKC);
     s2d_add_weight_grads(dweight, dwperm, s);
 }
 
@@ -506,19 +526,24 @@ void nn_conv2d_backward(float *dinp, float *dweight, float *dbias, float *drows,
                         float *dwperm, const float *dout, const float *rows, const float *inp,
                         const float *weight, const nn_conv_shape *s)
 {
+    nn_conv2d_backward_act(dinp, dweight, dbias, drows, wperm, dwperm, dout, rows, inp, weight, s, 0);
+}
+
+void nn_conv2d_backward_act(float *dinp, float *dweight, float *dbias, float *drows, float *wperm,
+                            float *dwperm, const float *dout, const float *rows, const float *inp,
+                            const float *weight, const nn_conv_shape *s, int relu_in)
+{
     const int M = s->B * s->OH * s->OW, OC = s->OC, KKC = s->K * s->K * s->C;
-    for (int m = 0; m < M; m++) {
-        const float *d = dout + (size_t)m * OC;
-        for (int o = 0; o < OC; o++)
-            dbias[o] += d[o];
-    }
+    const size_t ni = (size_t)s->B * s->C * s->H * s->W;
     const int padded = use_padded_direct(s), direct = padded || nn_direct_ok(s);
     nn_conv_shape t;
     padded_shape(&t, s, s->B);
     if (padded)
-        nn_direct_dweight(dwperm, dout, rows, &t);
+        nn_direct_dweight(dwperm, dbias, dout, rows, &t);
     else if (direct)
-        nn_direct_dweight(dwperm, dout, inp, s);
+        nn_direct_dweight(dwperm, dbias, dout, inp, s);
+    else
+        nn_bias_grad(dbias, dout, (size_t)M, OC);
     if (!s->nhwc_in) {
         /* Patch order is the weight order: accumulate straight into dweight. */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, KKC, M, 1.0f, dout, OC, rows, KKC,
@@ -549,17 +574,19 @@ void nn_conv2d_backward(float *dinp, float *dweight, float *dbias, float *drows,
         nn_direct_pack_dinp(pack, wperm, &t);
         for (int b = 0; b < s->B; b++) {
             nn_direct_dinp_packed(drows, dout + b * out1, pack, &t);
-            crop_sample(dinp + b * in1, drows, s);
+            crop_sample(dinp + b * in1, drows, relu_in ? inp + b * in1 : NULL, s);
         }
         return;
     }
     if (direct) {
         nn_direct_dinp(dinp, dout, wperm, wperm + (size_t)OC * KKC, s);
-        return;
+    } else {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, KKC, OC, 1.0f, dout, OC, w, KKC, 0.0f,
+                    drows, KKC);
+        row2im(dinp, drows, s);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, KKC, OC, 1.0f, dout, OC, w, KKC, 0.0f,
-                drows, KKC);
-    row2im(dinp, drows, s);
+    if (relu_in)
+        nn_relu_backward(dinp, dinp, inp, ni);
 }
 
 /* ---- reference: direct loops, double accumulation ---------------------------------- */

@@ -4,8 +4,8 @@
  * kernel row, seg_stride = W*C apart. The kernels below read those runs in place, so no
  * patch matrix is written and no BLAS packs one: only the weights, a few thousand floats,
  * are repacked into 16-wide panels. Tiles: 6 pixels x 16 output channels for the forward
- * and the input gradient (12 accumulators), 4 channels x 16 patch columns for the weight
- * gradient. Needs AVX2 + FMA; nn_direct_ok says when a shape and the CPU qualify, and the
+ * and the input gradient (12 accumulators), 6 (or 4) channels x 16 patch columns for
+ * the weight gradient. Needs AVX2 + FMA; nn_direct_ok says when a shape and the CPU qualify, and the
  * im2row + sgemm path in conv.c serves everything else. */
 #include <string.h>
 
@@ -116,7 +116,7 @@ void nn_direct_forward_packed(float *out, const float *inp, const float *pack, c
 
 /* dwpat[o0..o0+R][kk..kk+16] += sum over the np pixels of a block of dout[m][o] * patch_m[kk..].
  * pb holds the block's patch bases; the block's patches stay in cache across all tiles.
- * R = 6 channels (12 accumulators) for most tiles, 2 for the rest (OC is a multiple of 16). */
+ * R = 6 channels (12 accumulators) for most tiles, 4 for the rest (OC is a multiple of 16). */
 #define DW_ACC(i)                                                                                \
     w = _mm256_broadcast_ss(dout + i), c##i##0 = _mm256_fmadd_ps(w, v0, c##i##0),                 \
     c##i##1 = _mm256_fmadd_ps(w, v1, c##i##1)
@@ -135,21 +135,21 @@ __attribute__((target("avx2,fma"))) static void dw_tile6(float *dwpat, size_t ld
     DW_STORE(0); DW_STORE(1); DW_STORE(2); DW_STORE(3); DW_STORE(4); DW_STORE(5);
 }
 
-__attribute__((target("avx2,fma"))) static void dw_tile2(float *dwpat, size_t ldw, const float *const *pb,
+__attribute__((target("avx2,fma"))) static void dw_tile4(float *dwpat, size_t ldw, const float *const *pb,
                                                          const float *dout, int np, int OC, size_t koff)
 {
-    DW_LOAD(0); DW_LOAD(1);
+    DW_LOAD(0); DW_LOAD(1); DW_LOAD(2); DW_LOAD(3);
     for (int m = 0; m < np; m++, dout += OC) {
         const float *p = pb[m] + koff;
         __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8), w;
-        DW_ACC(0); DW_ACC(1);
+        DW_ACC(0); DW_ACC(1); DW_ACC(2); DW_ACC(3);
     }
-    DW_STORE(0); DW_STORE(1);
+    DW_STORE(0); DW_STORE(1); DW_STORE(2); DW_STORE(3);
 }
 
 #define DW_BLOCK 64
 
-void nn_direct_dweight(float *dwpat, const float *dout, const float *inp, const nn_conv_shape *s)
+void nn_direct_dweight(float *dwpat, float *dbias, const float *dout, const float *inp, const nn_conv_shape *s)
 {
     const int M = s->B * s->OH * s->OW, OC = s->OC, L = s->K * s->C, KKC = s->K * L;
     memset(dwpat, 0, sizeof(float) * (size_t)OC * KKC);
@@ -161,14 +161,19 @@ void nn_direct_dweight(float *dwpat, const float *dout, const float *inp, const 
         for (int ky = 0; ky < s->K; ky++)
             for (int k = 0; k < L; k += 16) {
                 size_t col = (size_t)ky * L + k, koff = (size_t)ky * s->W * s->C + k;
+                /* OC (a multiple of 16) = 6q + r with r in {0, 2, 4}: r = 2 takes a 6 and makes
+                 * two 4s, since a 2-channel tile has too few accumulators to hide FMA latency. */
+                const int n6 = OC % 6 == 2 ? OC / 6 - 1 : OC / 6;
                 int o0 = 0;
-                for (; o0 + 6 <= OC; o0 += 6)
+                for (; o0 < 6 * n6; o0 += 6)
                     dw_tile6(dwpat + (size_t)o0 * KKC + col, (size_t)KKC, pb, dout + (size_t)m0 * OC + o0,
                              np, OC, koff);
-                for (; o0 < OC; o0 += 2)
-                    dw_tile2(dwpat + (size_t)o0 * KKC + col, (size_t)KKC, pb, dout + (size_t)m0 * OC + o0,
+                for (; o0 < OC; o0 += 4)
+                    dw_tile4(dwpat + (size_t)o0 * KKC + col, (size_t)KKC, pb, dout + (size_t)m0 * OC + o0,
                              np, OC, koff);
             }
+        if (dbias) /* the block of dout is in cache now; a pass of its own would stream it again */
+            nn_bias_grad(dbias, dout + (size_t)m0 * OC, (size_t)np, OC);
     }
 }
 
@@ -228,13 +233,16 @@ void nn_direct_dinp_packed(float *dinp, const float *dout, const float *pack, co
 {
     const int M = s->B * s->OH * s->OW, OC = s->OC, L = s->K * s->C;
     memset(dinp, 0, sizeof(float) * (size_t)s->B * s->H * s->W * s->C);
-    float *x[TILE];
+    float *x[TILE], *base[TILE];
+    const size_t seg = (size_t)s->W * s->C;
     for (int m = 0; m < M; m += TILE) {
         int R = M - m < TILE ? M - m : TILE;
+        for (int r = 0; r < R; r++) /* divisions: once per tile, not per panel */
+            base[r] = dinp + (patch_base(dinp, s, m + r) - dinp);
         for (int ky = 0; ky < s->K; ky++)
             for (int k = 0; k < L; k += 16) {
                 for (int r = 0; r < R; r++)
-                    x[r] = dinp + (patch_base(dinp, s, m + r) - dinp) + (size_t)ky * s->W * s->C + k;
+                    x[r] = base[r] + (size_t)ky * seg + k;
                 dx_tile(x, dout + (size_t)m * OC, R, pack + ((size_t)ky * L + k) * OC, OC);
             }
     }
@@ -247,9 +255,9 @@ void nn_direct_forward(float *out, const float *inp, const float *wpat, float *p
 {
     (void)out, (void)inp, (void)wpat, (void)pack, (void)s;
 }
-void nn_direct_dweight(float *dwpat, const float *dout, const float *inp, const nn_conv_shape *s)
+void nn_direct_dweight(float *dwpat, float *dbias, const float *dout, const float *inp, const nn_conv_shape *s)
 {
-    (void)dwpat, (void)dout, (void)inp, (void)s;
+    (void)dwpat, (void)dbias, (void)dout, (void)inp, (void)s;
 }
 void nn_direct_dinp(float *dinp, const float *dout, const float *wpat, float *pack, const nn_conv_shape *s)
 {

@@ -344,9 +344,14 @@ static void backward_range(const nn_model *m, nn_work *w, float *grads, const fl
     float *ga = w->grad_a + (size_t)b0 * w->grad_stride, *gb = w->grad_b + (size_t)b0 * w->grad_stride;
     float *drows = w->drows_stride ? w->drows + (size_t)b0 * w->drows_stride : NULL;
     float *wperm = w->wperm + (size_t)t * w->wperm_floats, *dwperm = w->dwperm + (size_t)t * w->wperm_floats;
+    int relu_done = 0; /* the conv above already applied this ReLU's backward */
     for (int i = m->spec.num_layers - 1; i >= 1; i--) {
         const nn_layer *L = &m->layers[i];
         float *dst = g == ga ? gb : ga;
+        if (L->spec.kind == NN_RELU && relu_done) {
+            relu_done = 0;
+            continue;
+        }
         int want_dinp = i > 1; /* layer 0 is the input: observations need no gradient */
         const float *W = m->params + L->weight_offset;
         float *dW = grads + L->weight_offset, *db = grads + L->bias_offset;
@@ -360,8 +365,11 @@ static void backward_range(const nn_model *m, nn_work *w, float *grads, const fl
             const float *rows = w->rows[i] ? w->rows[i] + (size_t)b0 * nn_conv_rows_floats(&s) / (size_t)nb : NULL;
             if (i == 1)
                 nn_conv2d_backward_u8(dW, db, dwperm, g, rows, w->scratch + (size_t)b0 * w->scratch_stride, &s);
-            else
-                nn_conv2d_backward(dst, dW, db, drows, wperm, dwperm, g, rows, x, W, &s);
+            else {
+                /* x is the ReLU's output too: it works in place. */
+                relu_done = m->layers[i - 1].spec.kind == NN_RELU;
+                nn_conv2d_backward_act(dst, dW, db, drows, wperm, dwperm, g, rows, x, W, &s, relu_done);
+            }
             break;
         }
         case NN_RELU:

@@ -11,6 +11,16 @@
  * that a following ReLU costs no extra pass over the activations. */
 void nn_bias_act(float *out, const float *bias, size_t rows, int n, int relu);
 
+/* dbias (n) += the sum of the rows of dout (rows, n): every conv's bias gradient. */
+void nn_bias_grad(float *dbias, const float *dout, size_t rows, int n);
+
+/* nn_conv2d_backward for a conv whose input is a ReLU's output: dinp is also zeroed where
+ * inp <= 0, which is that ReLU's backward, so the caller skips it (the padded path does it
+ * while copying the gradient out of its scratch, with no extra pass). */
+void nn_conv2d_backward_act(float *dinp, float *dweight, float *dbias, float *drows, float *wperm,
+                            float *dwperm, const float *dout, const float *rows, const float *inp,
+                            const float *weight, const nn_conv_shape *s, int relu_in);
+
 /* The public forwards with that epilogue choice. */
 void nn_conv2d_forward_act(float *out, float *rows, float *wperm, const float *inp, const float *weight,
                            const float *bias, const nn_conv_shape *s, int relu);
@@ -35,7 +45,8 @@ int nn_conv_uses_rows(const nn_conv_shape *s, int u8_input);
  * "space-to-depth im2row" or "im2row"; for tests and benchmark reports. */
 const char *nn_conv_path(const nn_conv_shape *s, int u8_input);
 void nn_direct_forward(float *out, const float *inp, const float *wpat, float *pack, const nn_conv_shape *s);
-void nn_direct_dweight(float *dwpat, const float *dout, const float *inp, const nn_conv_shape *s);
+/* dweight also adds dout's row sums to dbias (OC) unless it is NULL. */
+void nn_direct_dweight(float *dwpat, float *dbias, const float *dout, const float *inp, const nn_conv_shape *s);
 void nn_direct_dinp(float *dinp, const float *dout, const float *wpat, float *pack, const nn_conv_shape *s);
 /* The same in two steps, so that a caller looping over samples packs the weights once:
  * pack needs OC*K*K*C floats. */
