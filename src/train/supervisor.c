@@ -958,6 +958,10 @@ int train_run(const train_args *args, const train_hooks *h, train_summary *summa
             stop_since = mono();
         }
 #endif
+        /* PPO workers finish their update at the end of a run, but a long one (pixels, full
+         * size) is cut between minibatches before the kill below would come */
+        if (stopping && mono() - stop_since > 20)
+            __atomic_store_n(&sh->interrupted, 1, __ATOMIC_RELAXED);
         if (stopping && mono() - stop_since > 30) {
             for (int w = 0; w < a.num_processes; w++)
                 if (s->pids[w] > 0)
