@@ -82,7 +82,7 @@ static void usage(FILE *out)
             "  --value-clip X            value clipping around the old value (default 0: off)\n"
             "  --norm-adv 0|1            normalise advantages per minibatch (default 0)\n"
             "  --max-grad-norm X         gradient-norm clipping (default %g; 0: off)\n"
-            "  --lr-schedule S           constant (default) or linear (to 0 at --max-steps)\n
+            "  --lr-schedule S           constant (default) or linear (to 0 at --max-steps)\n"
             "Both algorithms:\n"
             "  --seed S                  seed of the initial weights, envs and exploration (default 0)\n"
             "  --threads-per-process N   BLAS threads in each worker (default %d)\n"
