@@ -128,6 +128,64 @@ void env_obs_process_ref(const env_obs_tables *t, const uint8_t *pixels, const u
         }
 }
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/* The horizontal pass of env_obs_process for four output rows at a time: the
+ * rows are transposed in 4x4 blocks so that one SSE lane holds one row, and each
+ * lane then computes w[0]*g[0] + w[1]*g[1] + ... in the scalar loop's order, so
+ * the result is the same to the bit. */
+static void horizontal_sse2(const env_obs_tables *t, float (*v)[NES_WIDTH], uint8_t *out)
+{
+    float col[NES_WIDTH][4];
+    uint32_t res[ENV_OBS_W]; /* the four rows' bytes of one output column */
+    const __m128 half = _mm_set1_ps(0.5f);
+    for (int oy = 0; oy < ENV_OBS_H; oy += 4) {
+        for (int x = 0; x < NES_WIDTH; x += 4) {
+            __m128 r0 = _mm_loadu_ps(v[oy] + x), r1 = _mm_loadu_ps(v[oy + 1] + x);
+            __m128 r2 = _mm_loadu_ps(v[oy + 2] + x), r3 = _mm_loadu_ps(v[oy + 3] + x);
+            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+            _mm_storeu_ps(col[x], r0);
+            _mm_storeu_ps(col[x + 1], r1);
+            _mm_storeu_ps(col[x + 2], r2);
+            _mm_storeu_ps(col[x + 3], r3);
+        }
+        for (int ox = 0; ox < ENV_OBS_W; ox++) {
+            const float (*gx)[4] = col + t->x0[ox];
+            const float *w = t->wx[ox];
+            __m128 acc = _mm_mul_ps(_mm_set1_ps(w[0]), _mm_loadu_ps(gx[0]));
+            for (int k = 1; k < t->taps; k++)
+                acc = _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(w[k]), _mm_loadu_ps(gx[k])));
+            /* (int)(s + 0.5f), then the saturating packs bound it to 255 (s >= 0) */
+            __m128i iv = _mm_cvttps_epi32(_mm_add_ps(acc, half));
+            iv = _mm_packs_epi32(iv, iv);
+            res[ox] = (uint32_t)_mm_cvtsi128_si32(_mm_packus_epi16(iv, iv));
+        }
+        for (int r = 0; r < 4; r++) {
+            uint8_t *o = out + (size_t)(oy + r) * ENV_OBS_W;
+            for (int ox = 0; ox < ENV_OBS_W; ox++)
+                o[ox] = (uint8_t)(res[ox] >> (8 * r));
+        }
+    }
+}
+#endif
+
+/* acc += w * g over a row. restrict: the compiler may then vectorise at -O2
+ * (no run-time overlap check needed). */
+static void row_axpy(float *restrict acc, const float *restrict g, float w)
+{
+    for (int x = 0; x < NES_WIDTH; x++)
+        acc[x] += w * g[x];
+}
+
+/* acc = w * g: an output row's first term (0 + w*g is w*g exactly), so the
+ * accumulators need no clearing. */
+static void row_scale(float *restrict acc, const float *restrict g, float w)
+{
+    for (int x = 0; x < NES_WIDTH; x++)
+        acc[x] = w * g[x];
+}
+
 /* Fast path: each input row is looked up once and added into the (at most
  * three) output rows it feeds with contiguous, vectorisable loops; then 84 short
  * rows are filtered horizontally. */
@@ -136,7 +194,7 @@ void env_obs_process(const env_obs_tables *t, const uint8_t *pixels, const uint8
 {
     float v[ENV_OBS_H + 2][NES_WIDTH]; /* two spare rows for the last input rows' targets */
     float g[NES_WIDTH];
-    memset(v, 0, sizeof v);
+    int started = -1; /* output rows 0..started have had their first term */
     for (int y = 0; y < NES_HEIGHT; y++) {
         const uint8_t *p = pixels + (size_t)y * NES_WIDTH;
         if (prev) {
@@ -153,11 +211,24 @@ void env_obs_process(const env_obs_tables *t, const uint8_t *pixels, const uint8
             const float w = t->rw[y][k];
             if (w == 0.0f)
                 continue;
-            float *acc = v[t->ry[y] + k];
-            for (int x = 0; x < NES_WIDTH; x++)
-                acc[x] += w * g[x];
+            int oy = t->ry[y] + k;
+            if (oy > started) {
+                /* Input rows reach output rows in order: this is oy's first term.
+                 * A row that no input feeds (none here) is all zero, as before. */
+                for (int r = started + 1; r < oy; r++)
+                    memset(v[r], 0, sizeof v[r]);
+                row_scale(v[oy], g, w);
+                started = oy;
+            } else {
+                row_axpy(v[oy], g, w);
+            }
         }
     }
+    for (int r = started + 1; r < ENV_OBS_H; r++)
+        memset(v[r], 0, sizeof v[r]);
+#if defined(__SSE2__)
+    horizontal_sse2(t, v, out);
+#else
     for (int oy = 0; oy < ENV_OBS_H; oy++) {
         uint8_t *o = out + (size_t)oy * ENV_OBS_W;
         for (int ox = 0; ox < ENV_OBS_W; ox++) {
@@ -173,6 +244,7 @@ void env_obs_process(const env_obs_tables *t, const uint8_t *pixels, const uint8
             o[ox] = (uint8_t)(iv > 255 ? 255 : iv);
         }
     }
+#endif
 }
 
 void env_obs_gray_full(const env_obs_tables *t, const uint8_t *pixels, uint8_t *out)
