@@ -461,20 +461,15 @@ static inline uint64_t spread_bits(unsigned b)
     return ((m + 0x7F7F7F7F7F7F7F7Full) & 0x8080808080808080ull) >> 7;
 }
 
-/* row[x] = pal[idx[x]] for the 256 pixels of a line, idx < 32. With SSSE3 the
- * 32-entry table is two byte shuffles per 16 pixels. */
+/* row[x] = pal[idx[x]] for the 256 background pixels of a line, idx < 16. With
+ * SSSE3 the table is one byte shuffle per 16 pixels. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 __attribute__((target("ssse3"))) static void map_palette_ssse3(uint8_t *row, const uint8_t *idx, const uint8_t *pal)
 {
-    __m128i lo = _mm_loadu_si128((const __m128i *)pal), hi = _mm_loadu_si128((const __m128i *)(pal + 16));
-    __m128i bit4 = _mm_set1_epi8(0x10);
-    for (int x = 0; x < 256; x += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(idx + x));
-        __m128i high = _mm_cmpeq_epi8(_mm_and_si128(v, bit4), bit4);
-        __m128i r = _mm_or_si128(_mm_andnot_si128(high, _mm_shuffle_epi8(lo, v)), _mm_and_si128(high, _mm_shuffle_epi8(hi, v)));
-        _mm_storeu_si128((__m128i *)(row + x), r);
-    }
+    __m128i lo = _mm_loadu_si128((const __m128i *)pal);
+    for (int x = 0; x < 256; x += 16)
+        _mm_storeu_si128((__m128i *)(row + x), _mm_shuffle_epi8(lo, _mm_loadu_si128((const __m128i *)(idx + x))));
 }
 
 /* The 34 fetched tiles to palette-RAM indices, 16 pixels per step: each pattern
@@ -548,6 +543,16 @@ static void draw_line_fast(nes *n, int line)
         memset(bg, 0, sizeof bg);
     }
     uint8_t *idx = bg + p->x;
+    uint8_t pal[32];
+    uint8_t gray = (p->mask & MASK_GRAY) ? 0x30 : 0x3F;
+    for (int i = 0; i < 32; i++)
+        pal[i] = p->palette[i] & gray;
+    for (int i = 4; i < 16; i += 4)
+        pal[i] = pal[0]; /* colour 0 of any background palette shows the backdrop */
+    /* The background first (indices below 16: one table), then the sprite
+     * pixels over it, decided against the background's opacity in idx. */
+    uint8_t *row = n->host.pixels + line * NES_WIDTH;
+    map_palette(row, idx, pal);
     if (spr_on && p->sprite_count) {
         if (!p->sprite_line_valid)
             build_sprite_line(p);
@@ -558,19 +563,12 @@ static void draw_line_fast(nes *n, int line)
             for (int x = x0; x < x1; x++) {
                 uint8_t sp = p->sprite_line[x];
                 if ((sp & 3) && (!idx[x] || !(sp & 0x20)))
-                    idx[x] = (uint8_t)(0x10 | (sp & 0x0F));
+                    row[x] = pal[0x10 | (sp & 0x0F)];
             }
         }
         if (p->sprite0_on_line && !(p->status & STATUS_HIT) && bg_on)
             sprite0_hit_test(p, 0, 256);
     }
-    uint8_t pal[32];
-    uint8_t gray = (p->mask & MASK_GRAY) ? 0x30 : 0x3F;
-    for (int i = 0; i < 32; i++)
-        pal[i] = p->palette[i] & gray;
-    for (int i = 4; i < 16; i += 4)
-        pal[i] = pal[0]; /* colour 0 of any background palette shows the backdrop */
-    map_palette(n->host.pixels + line * NES_WIDTH, idx, pal);
 }
 
 /* Composes the pixels of the current line that ran since the last flush. Called
