@@ -206,6 +206,22 @@ static void permute_weight(float *wperm, const float *weight, const nn_conv_shap
                 wperm[((size_t)o * KK + k) * C + c] = weight[((size_t)o * C + c) * KK + k];
 }
 
+/* The direct forward's panels (nn_direct_pack_forward of the permuted weights) straight from
+ * weight (OC,C,K,K) in one pass: acting repacks on every call. */
+static void pack_forward_torch(float *pack, const float *weight, const nn_conv_shape *s)
+{
+    const int C = s->C, KK = s->K * s->K;
+    const size_t KKC = (size_t)KK * C;
+    for (int n0 = 0; n0 < s->OC; n0 += 16)
+        for (int kk = 0; kk < KK; kk++)
+            for (int c = 0; c < C; c++) {
+                float *dst = pack + (size_t)n0 * KKC + ((size_t)kk * C + c) * 16;
+                const float *src = weight + ((size_t)n0 * C + c) * KK + kk;
+                for (int j = 0; j < 16; j++)
+                    dst[j] = src[(size_t)j * KKC];
+            }
+}
+
 /* dst (H+2P, W+2P, C) = one NHWC sample src (H, W, C) inside a zero border. */
 static void pad_sample(float *dst, const float *src, const nn_conv_shape *s)
 {
@@ -245,13 +261,11 @@ static void padded_forward(float *out, float *rows, float *wperm, const float *i
     nn_conv_shape t;
     padded_shape(&t, s, 1);
     const size_t in1 = (size_t)s->H * s->W * s->C, pad1 = (size_t)t.H * t.W * t.C;
-    const size_t out1 = (size_t)s->OH * s->OW * s->OC, KKC = (size_t)s->K * s->K * s->C;
-    float *pack = wperm + (size_t)s->OC * KKC;
-    permute_weight(wperm, weight, s);
-    nn_direct_pack_forward(pack, wperm, &t);
+    const size_t out1 = (size_t)s->OH * s->OW * s->OC;
+    pack_forward_torch(wperm, weight, s);
     for (int b = 0; b < s->B; b++) {
         pad_sample(rows + b * pad1, inp + b * in1, s);
-        nn_direct_forward_packed(out + b * out1, rows + b * pad1, pack, &t);
+        nn_direct_forward_packed(out + b * out1, rows + b * pad1, wperm, &t);
         nn_bias_act(out + b * out1, bias, (size_t)s->OH * s->OW, s->OC, relu);
     }
 }
@@ -271,8 +285,8 @@ void nn_conv2d_forward_act(float *out, float *rows, float *wperm, const float *i
         return;
     }
     if (nn_direct_ok(s)) {
-        permute_weight(wperm, weight, s);
-        nn_direct_forward(out, inp, wperm, wperm + (size_t)OC * KKC, s);
+        pack_forward_torch(wperm, weight, s);
+        nn_direct_forward_packed(out, inp, wperm, s);
         nn_bias_act(out, bias, (size_t)M, OC, relu);
         return;
     }

@@ -95,12 +95,6 @@ void nn_direct_pack_forward(float *pack, const float *wpat, const nn_conv_shape 
                 pack[(size_t)n0 * KKC + (size_t)k * 16 + j] = wpat[(size_t)(n0 + j) * KKC + k];
 }
 
-void nn_direct_forward(float *out, const float *inp, const float *wpat, float *pack, const nn_conv_shape *s)
-{
-    nn_direct_pack_forward(pack, wpat, s);
-    nn_direct_forward_packed(out, inp, pack, s);
-}
-
 void nn_direct_forward_packed(float *out, const float *inp, const float *pack, const nn_conv_shape *s)
 {
     const int M = s->B * s->OH * s->OW, OC = s->OC, KKC = s->K * s->K * s->C;
@@ -251,10 +245,6 @@ void nn_direct_dinp_packed(float *dinp, const float *dout, const float *pack, co
 #else
 /* Never called: nn_direct_ok is 0 without x86-64 and a GCC-compatible compiler. */
 
-void nn_direct_forward(float *out, const float *inp, const float *wpat, float *pack, const nn_conv_shape *s)
-{
-    (void)out, (void)inp, (void)wpat, (void)pack, (void)s;
-}
 void nn_direct_dweight(float *dwpat, float *dbias, const float *dout, const float *inp, const nn_conv_shape *s)
 {
     (void)dwpat, (void)dbias, (void)dout, (void)inp, (void)s;

@@ -117,48 +117,71 @@ static inline float hsum(__m256 v)
     return _mm_cvtss_f32(x);
 }
 
+/* Inputs are read in k-blocks of this many floats: 8 rows of a block (16 KB) stay in L1
+ * while every weight row streams past them; whole rows (fc1: 8 x 12.5 KB) would come from L2. */
+#define LIN_KBLOCK 512
+/* Weight rows prefetched ahead of the one being read: each row block is 2 KB at a 12.5 KB
+ * stride (fc1), a pattern the hardware prefetchers pick up late. */
+#define LIN_PREFETCH_ROWS 2
+
 /* out (B,OUT) = inp weight^T for B <= 8 (acting): sgemm would repack the whole weight matrix
- * (fc1: 6 MB) on every call, more work than the product itself. Rows past B repeat the last
- * one, so the loop body is fixed; a single row splits k over four chains for FMA latency. */
+ * (fc1: 6 MB) on every call, more work than the product itself, and the product is bound by
+ * reading the weights once. Rows past B repeat the last one, so the loop body is fixed; a
+ * single row splits k over four chains for FMA latency. */
 __attribute__((target("avx2,fma"))) static void linear_small(float *out, size_t ldo, const float *inp,
                                                              const float *weight, int B, int IN, int OUT)
 {
-    const float *x[8];
-    for (int b = 0; b < 8; b++)
-        x[b] = inp + (size_t)(b < B ? b : B - 1) * IN;
-    for (int j = 0; j < OUT; j++) {
-        const float *w = weight + (size_t)j * IN;
-        if (B == 1) {
+    const size_t ahead = (size_t)LIN_PREFETCH_ROWS * IN;
+    if (B == 1) {
+        const float *x = inp;
+        for (int j = 0; j < OUT; j++) {
+            const float *w = weight + (size_t)j * IN;
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
             int k = 0;
             for (; k + 32 <= IN; k += 32) {
-                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(x[0] + k), a0);
-                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 8), _mm256_loadu_ps(x[0] + k + 8), a1);
-                a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 16), _mm256_loadu_ps(x[0] + k + 16), a2);
-                a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 24), _mm256_loadu_ps(x[0] + k + 24), a3);
+                /* Past the last row this prefetches beyond the matrix: harmless, it never faults. */
+                _mm_prefetch((const char *)(w + ahead + k), _MM_HINT_T0);
+                _mm_prefetch((const char *)(w + ahead + k + 16), _MM_HINT_T0);
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(x + k), a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 8), _mm256_loadu_ps(x + k + 8), a1);
+                a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 16), _mm256_loadu_ps(x + k + 16), a2);
+                a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 24), _mm256_loadu_ps(x + k + 24), a3);
             }
             for (; k < IN; k += 8)
-                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(x[0] + k), a0);
-            out[j] = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3))); /* B == 1 */
-            continue;
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(x + k), a0);
+            out[j] = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
         }
-        /* Named accumulators: -O2 does not unroll a loop over an array of them into registers. */
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-        const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5], *x6 = x[6], *x7 = x[7];
-        for (int k = 0; k < IN; k += 8) {
-            __m256 wv = _mm256_loadu_ps(w + k);
-            a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x0 + k), a0);
-            a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x1 + k), a1);
-            a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x2 + k), a2);
-            a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x3 + k), a3);
-            a4 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x4 + k), a4);
-            a5 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x5 + k), a5);
-            a6 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x6 + k), a6);
-            a7 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x7 + k), a7);
+        return;
+    }
+    const float *x[8];
+    for (int b = 0; b < 8; b++)
+        x[b] = inp + (size_t)(b < B ? b : B - 1) * IN;
+    const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5], *x6 = x[6], *x7 = x[7];
+    for (int k0 = 0; k0 < IN; k0 += LIN_KBLOCK) {
+        const int k1 = IN - k0 < LIN_KBLOCK ? IN : k0 + LIN_KBLOCK;
+        for (int j = 0; j < OUT; j++) {
+            const float *w = weight + (size_t)j * IN;
+            /* Named accumulators: -O2 does not unroll a loop over an array of them into registers. */
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+            for (int k = k0; k < k1; k += 8) {
+                if (!(k & 15)) /* one prefetch per 64-byte line */
+                    _mm_prefetch((const char *)(w + ahead + k), _MM_HINT_T0);
+                __m256 wv = _mm256_loadu_ps(w + k);
+                a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x0 + k), a0);
+                a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x1 + k), a1);
+                a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x2 + k), a2);
+                a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x3 + k), a3);
+                a4 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x4 + k), a4);
+                a5 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x5 + k), a5);
+                a6 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x6 + k), a6);
+                a7 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x7 + k), a7);
+            }
+            const __m256 acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+            for (int b = 0; b < B; b++) {
+                float v = hsum(acc[b]);
+                out[(size_t)b * ldo + j] = k0 ? out[(size_t)b * ldo + j] + v : v;
+            }
         }
-        const __m256 acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
-        for (int b = 0; b < B; b++)
-            out[(size_t)b * ldo + j] = hsum(acc[b]);
     }
 }
 #endif

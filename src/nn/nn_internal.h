@@ -33,8 +33,9 @@ void nn_linear_forward_act(float *out, const float *inp, const float *weight, co
 void nn_linear_forward_cols(float *out, size_t ldo, const float *inp, const float *weight, const float *bias,
                             int B, int IN, int OUT, int relu);
 
-/* Direct convolution (conv_direct.c): NHWC input, no padding (conv.c pads a copy), OC and K*C multiples of 16,
- * AVX2 + FMA. wpat is the weight in patch order (OC, K, K, C); pack is OC*K*K*C scratch.
+/* Direct convolution (conv_direct.c): NHWC input, no padding (conv.c pads a copy), OC and
+ * K*C multiples of 16, AVX2 + FMA. wpat is the weight in patch order (OC, K, K, C); pack is
+ * OC*K*K*C scratch that the pack_ functions fill once for any number of calls.
  * forward: out (B,OH,OW,OC) = conv without bias. dweight: dwpat (OC,K,K,C) overwritten.
  * dinp: (B,H,W,C) overwritten. */
 int nn_direct_ok(const nn_conv_shape *s);
@@ -44,15 +45,13 @@ int nn_conv_uses_rows(const nn_conv_shape *s, int u8_input);
 /* Which path a conv takes: "direct", "padded direct", "space-to-depth direct",
  * "space-to-depth im2row" or "im2row"; for tests and benchmark reports. */
 const char *nn_conv_path(const nn_conv_shape *s, int u8_input);
-void nn_direct_forward(float *out, const float *inp, const float *wpat, float *pack, const nn_conv_shape *s);
-/* dweight also adds dout's row sums to dbias (OC) unless it is NULL. */
-void nn_direct_dweight(float *dwpat, float *dbias, const float *dout, const float *inp, const nn_conv_shape *s);
-void nn_direct_dinp(float *dinp, const float *dout, const float *wpat, float *pack, const nn_conv_shape *s);
-/* The same in two steps, so that a caller looping over samples packs the weights once:
- * pack needs OC*K*K*C floats. */
 void nn_direct_pack_forward(float *pack, const float *wpat, const nn_conv_shape *s);
 void nn_direct_forward_packed(float *out, const float *inp, const float *pack, const nn_conv_shape *s);
+/* dweight also adds dout's row sums to dbias (OC) unless it is NULL. */
+void nn_direct_dweight(float *dwpat, float *dbias, const float *dout, const float *inp, const nn_conv_shape *s);
 void nn_direct_pack_dinp(float *pack, const float *wpat, const nn_conv_shape *s);
 void nn_direct_dinp_packed(float *dinp, const float *dout, const float *pack, const nn_conv_shape *s);
+/* pack_dinp then dinp_packed. */
+void nn_direct_dinp(float *dinp, const float *dout, const float *wpat, float *pack, const nn_conv_shape *s);
 
 #endif
