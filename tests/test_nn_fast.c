@@ -1,7 +1,9 @@
-/* test_nn_conv_fast.c: the fast convolution paths (padded direct kernels, space-to-depth with
- * padding and zero-padded kernels) against the double-precision reference on odd shapes:
+/* test_nn_fast.c: the fast kernels against double-precision references on odd shapes.
+ * Convolutions (padded direct kernels, space-to-depth with padding and zero-padded kernels):
  * padding on all sides, strides 1 to 4, sizes that leave partial pixel tiles, and scratch
- * buffers filled with NaN first, so that a border the fast path forgets to write shows. */
+ * buffers filled with NaN first, so that a border the fast path forgets to write shows.
+ * The small-batch linear layer (acting): every batch size up to 8, input sizes below, at
+ * and across its 512-float blocks, and an output of a few features into wider rows. */
 #include <math.h>
 
 #include "nn/nn_internal.h"
@@ -152,6 +154,42 @@ static void test_u8(rng *r, int B, int C, int H, int W, int OC, int K, int S, in
     free(wperm), free(dwperm), free(dw), free(dw_r), free(db), free(db_r);
 }
 
+/* out (B, ldo) columns [0, OUT) through nn_linear_forward_cols, and (B, OUT) through the
+ * public forward with its ReLU epilogue, against a double loop. */
+static void test_linear(rng *r, int B, int IN, int OUT)
+{
+    const size_t ldo = (size_t)OUT + 3;
+    float *x = malloc(sizeof(float) * (size_t)B * IN), *w = malloc(sizeof(float) * (size_t)OUT * IN);
+    float *b = malloc(sizeof(float) * OUT), *out = nans((size_t)B * ldo);
+    float *ref = malloc(sizeof(float) * (size_t)B * ldo), *got = nans((size_t)B * OUT);
+    fill(r, x, (size_t)B * IN, -1, 1), fill(r, w, (size_t)OUT * IN, -0.1f, 0.1f), fill(r, b, OUT, -0.5f, 0.5f);
+    for (int i = 0; i < B; i++)
+        for (int j = 0; j < OUT; j++) {
+            double acc = b[j];
+            for (int k = 0; k < IN; k++)
+                acc += (double)x[(size_t)i * IN + k] * w[(size_t)j * IN + k];
+            ref[(size_t)i * ldo + j] = (float)acc;
+        }
+    char what[64];
+    printf("linear B%d IN%d OUT%d\n", B, IN, OUT);
+    nn_linear_forward_cols(out, ldo, x, w, b, B, IN, OUT, 0);
+    int ok = 1;
+    for (int i = 0; i < B; i++) {
+        snprintf(what, sizeof what, "cols, row %d", i);
+        ok &= compare(what, out + (size_t)i * ldo, ref + (size_t)i * ldo, (size_t)OUT, 1e-5);
+        ok &= isnan(out[(size_t)i * ldo + OUT]); /* the row's padding is left alone */
+    }
+    CHECK(ok);
+    for (int i = 0; i < B; i++)
+        for (int j = 0; j < OUT; j++) {
+            float v = ref[(size_t)i * ldo + j];
+            ref[(size_t)i * OUT + j] = v > 0 ? v : 0.0f; /* rows move down in place: i*OUT <= i*ldo */
+        }
+    nn_linear_forward_act(got, x, w, b, B, IN, OUT, 1);
+    CHECK(compare("forward + relu", got, ref, (size_t)B * OUT, 1e-5));
+    free(x), free(w), free(b), free(out), free(ref), free(got);
+}
+
 int main(void)
 {
     rng r;
@@ -180,5 +218,10 @@ int main(void)
     test_u8(&r, 2, 4, 12, 12, 16, 2, 2, 1, "space-to-depth direct");
     test_u8(&r, 2, 4, 84, 84, 32, 8, 4, 0, "space-to-depth direct");
     test_u8(&r, 1, 2, 9, 10, 16, 3, 3, 1, "im2row");
-    return testlib_finish("test_nn_conv_fast");
+
+    const int ins[] = {8, 200, 512, 520, 1032, 3136};
+    for (int B = 1; B <= 8; B++)
+        for (size_t i = 0; i < sizeof ins / sizeof ins[0]; i++)
+            test_linear(&r, B, ins[i], B % 2 ? 7 : 33);
+    return testlib_finish("test_nn_fast");
 }
