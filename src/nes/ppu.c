@@ -15,6 +15,9 @@
  * over sprite 0's eight pixels. References: nesdev wiki "PPU rendering",
  * "PPU scrolling", "PPU sprite evaluation", "PPU frame timing". */
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "nes/nes_internal.h"
 
@@ -257,6 +260,34 @@ static void fetch_sprite0_tiles(nes *n, int lo, int hi)
  * the buggy overflow scan whose byte index m increments without carry. */
 static void count_line_sprites(struct ppu *p);
 
+/* Bit i set when OAM sprite i covers `line` (y <= line < y + height). */
+static uint64_t sprites_on_line(const struct ppu *p, int line, int height)
+{
+#if defined(__SSE2__)
+    /* 16 sprites per step: their Y bytes packed out of the 64 OAM bytes. */
+    const __m128i low = _mm_set1_epi32(0xFF);
+    const __m128i l = _mm_set1_epi8((char)line), last_row = _mm_set1_epi8((char)(height - 1));
+    uint64_t mask = 0;
+    for (int q = 0; q < 4; q++) {
+        const __m128i *o = (const __m128i *)(p->oam + 64 * q);
+        __m128i a = _mm_and_si128(_mm_loadu_si128(o), low), b = _mm_and_si128(_mm_loadu_si128(o + 1), low);
+        __m128i c = _mm_and_si128(_mm_loadu_si128(o + 2), low), d = _mm_and_si128(_mm_loadu_si128(o + 3), low);
+        __m128i y = _mm_packus_epi16(_mm_packs_epi32(a, b), _mm_packs_epi32(c, d));
+        __m128i above = _mm_cmpeq_epi8(_mm_max_epu8(y, l), l); /* y <= line */
+        __m128i row = _mm_sub_epi8(l, y);
+        __m128i near = _mm_cmpeq_epi8(_mm_min_epu8(row, last_row), row); /* line - y <= height - 1 */
+        mask |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_and_si128(above, near)) << (16 * q);
+    }
+    return mask;
+#else
+    uint64_t mask = 0;
+    for (int i = 0; i < 64; i++)
+        if ((unsigned)(line - p->oam[i * 4]) < (unsigned)height)
+            mask |= 1ull << i;
+    return mask;
+#endif
+}
+
 static void evaluate_sprites(struct ppu *p, int line)
 {
     int height = (p->ctrl & CTRL_SPR16) ? 16 : 8;
@@ -268,21 +299,25 @@ static void evaluate_sprites(struct ppu *p, int line)
         p->overflow_dot = -1;
         return;
     }
-    int count = 0, dot = 65;
-    p->next_has_sprite0 = 0;
+    int count = 0, dot, nspr;
     p->overflow_dot = -1;
-    int nspr = 0;
-    for (; nspr < 64 && count < 8; nspr++) {
-        const uint8_t *s = &p->oam[nspr * 4];
-        if ((unsigned)(line - s[0]) < (unsigned)height) {
-            memcpy(&p->secondary[count * 4], s, 4);
-            if (nspr == 0)
-                p->next_has_sprite0 = 1;
-            count++;
-            dot += 8;
-        } else {
-            dot += 2;
-        }
+    /* The in-range sprites in OAM order, up to eight: each sprite checked takes
+     * 2 dots and each one copied 6 more, so the dot follows from the counts. */
+    uint64_t in = sprites_on_line(p, line, height);
+    p->next_has_sprite0 = (uint8_t)(in & 1); /* sprite 0 is the first one copied */
+    int last = -1;
+    while (in && count < 8) {
+        last = __builtin_ctzll(in);
+        in &= in - 1;
+        memcpy(&p->secondary[count * 4], &p->oam[last * 4], 4);
+        count++;
+    }
+    if (count < 8) {
+        nspr = 64;
+        dot = 65 + 2 * 64 + 6 * count;
+    } else {
+        nspr = last + 1;
+        dot = 65 + 2 * nspr + 6 * 8;
     }
     int m = 0;
     while (nspr < 64) {
