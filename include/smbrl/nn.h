@@ -70,12 +70,11 @@ size_t nn_conv_wperm_floats(const nn_conv_shape *s);
 void nn_conv2d_forward(float *out, float *rows, float *wperm, const float *inp, const float *weight,
                        const float *bias, const nn_conv_shape *s);
 /* The same for a first layer: inp is uint8 NCHW observations (s->nhwc_in must be 0), read
- * as v / 255 while the patches are built, so the scaled floats are never stored. With a
- * stride of 2 or more the patches come from a space-to-depth copy in scratch
- * (nn_conv_u8_scratch_floats floats; 0 when the path does not apply): always when the kernel
- * is a multiple of the stride without padding (MarioNet's 8x8/4), otherwise (the PPO trunk's
- * 3x3/2 pad 1) when the direct kernels take the result. Its patch order differs from
- * PyTorch's: the matching backward is nn_conv2d_backward_u8. wperm as above. */
+ * as v / 255 into scratch (nn_conv_u8_scratch_floats floats; 0 when unused), never into a
+ * full-size float copy of the batch's input layer. A kernel that is a multiple of the stride,
+ * without padding (MarioNet's 8x8/4), reads a space-to-depth copy; other shapes (the PPO
+ * trunk's 3x3/2 pad 1) a float NHWC copy with its zero border, when the direct kernels
+ * take it. The matching backward is nn_conv2d_backward_u8. wperm as above. */
 size_t nn_conv_u8_scratch_floats(const nn_conv_shape *s);
 void nn_conv2d_forward_u8(float *out, float *rows, float *scratch, float *wperm, const uint8_t *inp,
                           const float *weight, const float *bias, const nn_conv_shape *s);

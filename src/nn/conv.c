@@ -55,6 +55,7 @@ size_t nn_conv_rows_floats(const nn_conv_shape *s)
 }
 
 static int use_s2d(const nn_conv_shape *s);
+static int use_u8_nhwc(const nn_conv_shape *s);
 static void s2d_shape(nn_conv_shape *t, const nn_conv_shape *s);
 
 /* Two weight-sized halves: the permuted weights and, for the direct kernels, their panels.
@@ -62,6 +63,8 @@ static void s2d_shape(nn_conv_shape *t, const nn_conv_shape *s);
 size_t nn_conv_wperm_floats(const nn_conv_shape *s)
 {
     size_t kkc = (size_t)s->K * s->K * s->C;
+    if (use_u8_nhwc(s)) /* the gathered weight gradient's rows are rounded up to 16 */
+        kkc = (kkc + 15) / 16 * 16;
     if (use_s2d(s)) {
         nn_conv_shape t;
         s2d_shape(&t, s);
@@ -305,27 +308,70 @@ void nn_conv2d_forward_act(float *out, float *rows, float *wperm, const float *i
  * "space-to-depth" input: cells of S x S input pixels, C*S*S values each, stored NHWC; a
  * patch is then KS runs of KS*C*S*S contiguous floats (MarioNet's first layer: 2 runs of 128).
  * The cell grid starts at (-P, -P) and has (OH-1+KS, OW-1+KS) cells; values outside the
- * input are zeros. When S does not divide K the kernel is padded with zero weights to KS*S:
- * the PPO trunk's 3x3/2 becomes 4x4/2, 16/9 of the multiply-adds, yet on the direct kernels
- * several times faster than a patch matrix of 36 columns through sgemm. */
+ * input are zeros. When S does not divide K the kernel is padded with zero weights to KS*S
+ * (a 7x7/2 becomes 8x8/2, 64/49 of the multiply-adds): only for shapes whose patches are too
+ * long for the padded NHWC path below, which has no zero weights. */
 static int use_s2d(const nn_conv_shape *s)
 {
     if (s->nhwc_in || s->S < 2)
         return 0;
     if (s->P == 0 && s->K % s->S == 0)
         return 1; /* no zero weights: worth it on the im2row path too */
+    if (use_u8_nhwc(s))
+        return 0;
     nn_conv_shape t;
     s2d_shape(&t, s);
     return nn_direct_ok(&t);
 }
 
-size_t nn_conv_u8_scratch_floats(const nn_conv_shape *s)
+/* The other way for a first layer whose kernel S does not divide, or that pads: the bytes
+ * become a float NHWC copy with the zero border written out (u8_nhwc_shape), on which the
+ * forward kernel reads runs of K*C floats as they are (PPO: 12) and the weight gradient
+ * gathers patches: no zero weights. */
+static void u8_nhwc_shape(nn_conv_shape *t, const nn_conv_shape *s, int B)
 {
-    if (!use_s2d(s))
+    nn_conv_shape_init(t, B, s->C, s->H + 2 * s->P, s->W + 2 * s->P, s->OC, s->K, s->S, 0, 1);
+}
+
+static int use_u8_nhwc(const nn_conv_shape *s)
+{
+    if (s->nhwc_in || (s->P == 0 && s->S > 1 && s->K % s->S == 0))
         return 0;
     nn_conv_shape t;
+    u8_nhwc_shape(&t, s, s->B);
+    return nn_direct_gather_ok(&t);
+}
+
+size_t nn_conv_u8_scratch_floats(const nn_conv_shape *s)
+{
+    nn_conv_shape t;
+    if (use_u8_nhwc(s)) {
+        u8_nhwc_shape(&t, s, s->B);
+        return (size_t)s->B * t.H * t.W * t.C;
+    }
+    if (!use_s2d(s))
+        return 0;
     s2d_shape(&t, s);
     return (size_t)s->B * t.H * t.W * t.C;
+}
+
+/* dst (H+2P, W+2P, C) floats from one uint8 NCHW sample, each byte v read as table[v]. */
+static void u8_to_padded_nhwc(float *dst, const uint8_t *src, const float *table, const nn_conv_shape *s)
+{
+    const int C = s->C, H = s->H, W = s->W, P = s->P;
+    const size_t WP = (size_t)W + 2 * P, plane = (size_t)H * W;
+    memset(dst, 0, sizeof(float) * P * WP * C);
+    memset(dst + (P + (size_t)H) * WP * C, 0, sizeof(float) * P * WP * C);
+    for (int y = 0; y < H; y++) {
+        float *row = dst + (y + (size_t)P) * WP * C;
+        memset(row, 0, sizeof(float) * P * C);
+        memset(row + (P + (size_t)W) * C, 0, sizeof(float) * P * C);
+        row += (size_t)P * C;
+        const uint8_t *in = src + (size_t)y * W;
+        for (int x = 0; x < W; x++, row += C)
+            for (int c = 0; c < C; c++)
+                row[c] = table[in[c * plane + x]];
+    }
 }
 
 /* s2d (B, H/S, W/S, C*S*S) from uint8 NCHW, each byte v read as table[v]. */
@@ -410,6 +456,8 @@ static void s2d_shape(nn_conv_shape *t, const nn_conv_shape *s)
 
 int nn_conv_uses_rows(const nn_conv_shape *s, int u8_input)
 {
+    if (u8_input && use_u8_nhwc(s))
+        return 0;
     if (u8_input && use_s2d(s)) {
         nn_conv_shape t;
         s2d_shape(&t, s);
@@ -422,6 +470,8 @@ const char *nn_conv_path(const nn_conv_shape *s, int u8_input)
 {
     nn_conv_shape t;
     if (u8_input) {
+        if (use_u8_nhwc(s))
+            return "padded NHWC direct";
         if (!use_s2d(s))
             return "im2row";
         s2d_shape(&t, s);
@@ -480,6 +530,20 @@ void nn_conv2d_forward_u8_act(float *out, float *rows, float *scratch, float *wp
     float table[256];
     for (int v = 0; v < 256; v++)
         table[v] = (float)v / 255.0f;
+    if (use_u8_nhwc(s)) {
+        nn_conv_shape t1, s1 = *s;
+        u8_nhwc_shape(&t1, s, 1);
+        s1.B = 1;
+        const size_t in1 = (size_t)s->C * s->H * s->W, cells1 = (size_t)t1.H * t1.W * t1.C;
+        const size_t out1 = (size_t)s->OH * s->OW * OC;
+        pack_forward_torch(wperm, weight, s);
+        for (int b = 0; b < s->B; b++) { /* sample by sample, in cache */
+            u8_to_padded_nhwc(scratch + b * cells1, inp + b * in1, table, &s1);
+            nn_direct_forward_packed(out + b * out1, scratch + b * cells1, wperm, &t1);
+            nn_bias_act(out + b * out1, bias, (size_t)s->OH * s->OW, OC, relu);
+        }
+        return;
+    }
     if (!use_s2d(s)) {
         im2row_u8(rows, inp, table, s);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, KKC, 1.0f, rows, KKC, weight, KKC,
@@ -518,6 +582,16 @@ void nn_conv2d_backward_u8(float *dweight, float *dbias, float *dwperm, const fl
 {
     const int M = s->B * s->OH * s->OW, OC = s->OC, KKC = s->K * s->K * s->C;
     nn_conv_shape t;
+    if (use_u8_nhwc(s)) {
+        u8_nhwc_shape(&t, s, s->B);
+        nn_direct_dweight_gather(dwperm, dbias, dout, scratch, &t);
+        const int C = s->C, KK = s->K * s->K, LP = (KKC + 15) / 16 * 16;
+        for (int o = 0; o < OC; o++)
+            for (int c = 0; c < C; c++)
+                for (int k = 0; k < KK; k++)
+                    dweight[((size_t)o * C + c) * KK + k] += dwperm[(size_t)o * LP + (size_t)k * C + c];
+        return;
+    }
     s2d_shape(&t, s);
     if (use_s2d(s) && nn_direct_ok(&t)) {
         nn_direct_dweight(dwperm, dbias, dout, scratch, &t);

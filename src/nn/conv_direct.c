@@ -171,6 +171,65 @@ void nn_direct_dweight(float *dwpat, float *dbias, const float *dout, const floa
     }
 }
 
+/* Patches whose runs are not multiples of 16 floats (a first layer of 4 channels: runs of
+ * 12): each block of pixels' patches is gathered into rows of LP floats (K*K*C rounded up to
+ * 16, zero-filled) in an L1 buffer, and the same tiles run over those rows. */
+#define DWG_BLOCK 32
+#define DWG_MAX_LP 128
+
+/* row (LP) = K runs of L floats seg apart, then zeros. Runs are short (12 floats for the
+ * PPO trunk): a call to memcpy per run costs more than the copy. */
+__attribute__((target("avx2"))) static void gather_patch(float *row, const float *base, size_t seg, int K, int L,
+                                                         int LP)
+{
+    float *dst = row;
+    for (int ky = 0; ky < K; ky++, base += seg) {
+        int k = 0;
+        for (; k + 4 <= L; k += 4, dst += 4)
+            _mm_storeu_ps(dst, _mm_loadu_ps(base + k));
+        for (; k < L; k++)
+            *dst++ = base[k];
+    }
+    for (; dst < row + LP; dst++)
+        *dst = 0.0f;
+}
+
+int nn_direct_gather_ok(const nn_conv_shape *s)
+{
+    return s->nhwc_in && s->P == 0 && s->OC % 16 == 0 && (s->K * s->K * s->C + 15) / 16 * 16 <= DWG_MAX_LP &&
+           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+void nn_direct_dweight_gather(float *dwpat, float *dbias, const float *dout, const float *inp,
+                              const nn_conv_shape *s)
+{
+    const int M = s->B * s->OH * s->OW, OC = s->OC, L = s->K * s->C, KKC = s->K * L;
+    const int LP = (KKC + 15) / 16 * 16;
+    const size_t seg = (size_t)s->W * s->C;
+    float buf[DWG_BLOCK * DWG_MAX_LP];
+    const float *pb[DWG_BLOCK];
+    memset(dwpat, 0, sizeof(float) * (size_t)OC * LP);
+    for (int m0 = 0; m0 < M; m0 += DWG_BLOCK) {
+        int np = M - m0 < DWG_BLOCK ? M - m0 : DWG_BLOCK;
+        for (int i = 0; i < np; i++) {
+            pb[i] = buf + (size_t)i * LP;
+            gather_patch(buf + (size_t)i * LP, patch_base(inp, s, m0 + i), seg, s->K, L, LP);
+        }
+        for (int col = 0; col < LP; col += 16) {
+            const int n6 = OC % 6 == 2 ? OC / 6 - 1 : OC / 6;
+            int o0 = 0;
+            for (; o0 < 6 * n6; o0 += 6)
+                dw_tile6(dwpat + (size_t)o0 * LP + col, (size_t)LP, pb, dout + (size_t)m0 * OC + o0, np, OC,
+                         (size_t)col);
+            for (; o0 < OC; o0 += 4)
+                dw_tile4(dwpat + (size_t)o0 * LP + col, (size_t)LP, pb, dout + (size_t)m0 * OC + o0, np, OC,
+                         (size_t)col);
+        }
+        if (dbias)
+            nn_bias_grad(dbias, dout + (size_t)m0 * OC, (size_t)np, OC);
+    }
+}
+
 /* dinp at the patches of R pixels, columns [kk, kk+16) of segment ky: += dout x panel (OC x 16). */
 __attribute__((target("avx2,fma"))) static void dx_tile(float *const *x, const float *dout, int R,
                                                         const float *panel, int OC)
@@ -244,6 +303,34 @@ void nn_direct_dinp_packed(float *dinp, const float *dout, const float *pack, co
 
 #else
 /* Never called: nn_direct_ok is 0 without x86-64 and a GCC-compatible compiler. */
+
+/* row (LP) = K runs of L floats seg apart, then zeros. Runs are short (12 floats for the
+ * PPO trunk): a call to memcpy per run costs more than the copy. */
+__attribute__((target("avx2"))) static void gather_patch(float *row, const float *base, size_t seg, int K, int L,
+                                                         int LP)
+{
+    float *dst = row;
+    for (int ky = 0; ky < K; ky++, base += seg) {
+        int k = 0;
+        for (; k + 4 <= L; k += 4, dst += 4)
+            _mm_storeu_ps(dst, _mm_loadu_ps(base + k));
+        for (; k < L; k++)
+            *dst++ = base[k];
+    }
+    for (; dst < row + LP; dst++)
+        *dst = 0.0f;
+}
+
+int nn_direct_gather_ok(const nn_conv_shape *s)
+{
+    (void)s;
+    return 0;
+}
+void nn_direct_dweight_gather(float *dwpat, float *dbias, const float *dout, const float *inp,
+                              const nn_conv_shape *s)
+{
+    (void)dwpat, (void)dbias, (void)dout, (void)inp, (void)s;
+}
 
 void nn_direct_dweight(float *dwpat, float *dbias, const float *dout, const float *inp, const nn_conv_shape *s)
 {
