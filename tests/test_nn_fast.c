@@ -209,10 +209,10 @@ int main(void)
     test_float(&r, 2, 32, 9, 7, 32, 3, 2, 0, "direct");
 
     /* uint8 first layers. Float NHWC copies with their border: the PPO trunk's 3x3/2 pad 1
-     * (runs of 12 floats, gathered patches of 36 in rows of 48), odd sides, padding 2 with
-     * stride 4, stride 1, stride 3. Space-to-depth: kernels that are multiples of the stride
-     * (sides that are not, and MarioNet's own shape), and a 7x7/2 whose patches are too long
-     * to gather (kernel zero-padded to 8x8). im2row when no kernel fits. */
+     * (runs of 12 floats, patches of 36: six 6-column tiles), odd sides, padding 2 with
+     * stride 4 (25 columns: a last column on its own), stride 1, stride 3, 7x7/2.
+     * Space-to-depth: kernels that are multiples of the stride without padding (sides that
+     * are not, and MarioNet's own shape). im2row when no kernel fits. */
     test_u8(&r, 2, 4, 84, 84, 32, 3, 2, 1, "padded NHWC direct");
     test_u8(&r, 3, 4, 17, 15, 16, 3, 2, 1, "padded NHWC direct");
     test_u8(&r, 2, 1, 13, 11, 16, 5, 4, 2, "padded NHWC direct");
@@ -221,7 +221,8 @@ int main(void)
     test_u8(&r, 1, 2, 9, 10, 32, 3, 3, 1, "padded NHWC direct");
     test_u8(&r, 2, 4, 20, 23, 32, 8, 4, 0, "space-to-depth direct");
     test_u8(&r, 2, 4, 84, 84, 32, 8, 4, 0, "space-to-depth direct");
-    test_u8(&r, 2, 4, 23, 21, 16, 7, 2, 1, "space-to-depth direct");
+    test_u8(&r, 2, 4, 23, 21, 16, 7, 2, 1, "padded NHWC direct");
+    test_u8(&r, 2, 4, 19, 17, 48, 3, 2, 0, "padded NHWC direct");
     test_u8(&r, 1, 2, 9, 10, 5, 3, 3, 1, "im2row");
 
     const int ins[] = {8, 200, 512, 520, 1032, 3136};

@@ -54,25 +54,9 @@ size_t nn_conv_rows_floats(const nn_conv_shape *s)
     return (size_t)s->B * s->OH * s->OW * s->K * s->K * s->C;
 }
 
-static int use_s2d(const nn_conv_shape *s);
-static int use_u8_nhwc(const nn_conv_shape *s);
-static void s2d_shape(nn_conv_shape *t, const nn_conv_shape *s);
-
-/* Two weight-sized halves: the permuted weights and, for the direct kernels, their panels.
- * A first layer on the space-to-depth path has a larger kernel (K rounded up to S's multiple). */
-size_t nn_conv_wperm_floats(const nn_conv_shape *s)
-{
-    size_t kkc = (size_t)s->K * s->K * s->C;
-    if (use_u8_nhwc(s)) /* the gathered weight gradient's rows are rounded up to 16 */
-        kkc = (kkc + 15) / 16 * 16;
-    if (use_s2d(s)) {
-        nn_conv_shape t;
-        s2d_shape(&t, s);
-        size_t kkc_t = (size_t)t.K * t.K * t.C;
-        kkc = kkc_t > kkc ? kkc_t : kkc;
-    }
-    return 2 * (size_t)s->OC * kkc;
-}
+/* Two weight-sized halves: the permuted weights and, for the direct kernels, their panels
+ * (or the weight gradient in patch order). */
+size_t nn_conv_wperm_floats(const nn_conv_shape *s) { return 2 * (size_t)s->OC * s->K * s->K * s->C; }
 
 /* Index of input element (b,c,y,x) in either layout. */
 static inline size_t in_index(const nn_conv_shape *s, int b, int c, int y, int x)
@@ -304,30 +288,27 @@ void nn_conv2d_forward_act(float *out, float *rows, float *wperm, const float *i
     nn_bias_act(out, bias, (size_t)M, OC, relu);
 }
 
-/* A stride-S convolution is a stride-1 convolution with kernel KS = ceil(K/S) on the
- * "space-to-depth" input: cells of S x S input pixels, C*S*S values each, stored NHWC; a
- * patch is then KS runs of KS*C*S*S contiguous floats (MarioNet's first layer: 2 runs of 128).
- * The cell grid starts at (-P, -P) and has (OH-1+KS, OW-1+KS) cells; values outside the
- * input are zeros. When S does not divide K the kernel is padded with zero weights to KS*S
- * (a 7x7/2 becomes 8x8/2, 64/49 of the multiply-adds): only for shapes whose patches are too
- * long for the padded NHWC path below, which has no zero weights. */
+/* A stride-S convolution whose kernel is a multiple of S, without padding, is a stride-1
+ * convolution with kernel KS = K/S on the "space-to-depth" input: cells of S x S input
+ * pixels, C*S*S values each, stored NHWC; a patch is then KS runs of KS*C*S*S contiguous
+ * floats (MarioNet's first layer: 2 runs of 128). The cell grid has (OH-1+KS, OW-1+KS)
+ * cells, so sides that are not multiples of S leave their last pixels out. */
 static int use_s2d(const nn_conv_shape *s)
 {
-    if (s->nhwc_in || s->S < 2)
-        return 0;
-    if (s->P == 0 && s->K % s->S == 0)
-        return 1; /* no zero weights: worth it on the im2row path too */
-    if (use_u8_nhwc(s))
-        return 0;
-    nn_conv_shape t;
-    s2d_shape(&t, s);
-    return nn_direct_ok(&t);
+    return !s->nhwc_in && s->S > 1 && s->P == 0 && s->K % s->S == 0;
 }
 
-/* The other way for a first layer whose kernel S does not divide, or that pads: the bytes
+/* The stride-1 convolution over the space-to-depth input. */
+static void s2d_shape(nn_conv_shape *t, const nn_conv_shape *s)
+{
+    const int KS = (s->K + s->S - 1) / s->S;
+    nn_conv_shape_init(t, s->B, s->C * s->S * s->S, s->OH - 1 + KS, s->OW - 1 + KS, s->OC, KS, 1, 0, 1);
+}
+
+/* A first layer whose kernel S does not divide, or that pads: the bytes
  * become a float NHWC copy with the zero border written out (u8_nhwc_shape), on which the
  * forward kernel reads runs of K*C floats as they are (PPO: 12) and the weight gradient
- * gathers patches: no zero weights. */
+ * vectorises over output channels: no zero weights. */
 static void u8_nhwc_shape(nn_conv_shape *t, const nn_conv_shape *s, int B)
 {
     nn_conv_shape_init(t, B, s->C, s->H + 2 * s->P, s->W + 2 * s->P, s->OC, s->K, s->S, 0, 1);
@@ -335,11 +316,11 @@ static void u8_nhwc_shape(nn_conv_shape *t, const nn_conv_shape *s, int B)
 
 static int use_u8_nhwc(const nn_conv_shape *s)
 {
-    if (s->nhwc_in || (s->P == 0 && s->S > 1 && s->K % s->S == 0))
+    if (s->nhwc_in || use_s2d(s))
         return 0;
     nn_conv_shape t;
     u8_nhwc_shape(&t, s, s->B);
-    return nn_direct_gather_ok(&t);
+    return nn_direct_cols_ok(&t);
 }
 
 size_t nn_conv_u8_scratch_floats(const nn_conv_shape *s)
@@ -355,6 +336,34 @@ size_t nn_conv_u8_scratch_floats(const nn_conv_shape *s)
     return (size_t)s->B * t.H * t.W * t.C;
 }
 
+#ifdef NN_HAVE_AVX2_S2D
+/* 4 channels (stacked frames), 8 pixels at a time: one row of 8 bytes per channel, divided
+ * by 255 in 8 lanes (the table's correctly rounded division), then interleaved into 8
+ * pixels of 4 floats. Returns the pixels done; the caller does the rest. */
+__attribute__((target("avx2"))) static int u8_row_to_nhwc4(float *row, const uint8_t *in, size_t plane, int W)
+{
+    const __m256 k255 = _mm256_set1_ps(255.0f);
+    int x = 0;
+    for (; x + 8 <= W; x += 8, row += 32) {
+        __m256 v[4];
+        for (int c = 0; c < 4; c++) {
+            long long bytes;
+            memcpy(&bytes, in + c * plane + x, 8);
+            v[c] = _mm256_div_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(bytes))), k255);
+        }
+        __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
+        __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
+        __m256 p04 = _mm256_shuffle_ps(t0, t2, 0x44), p15 = _mm256_shuffle_ps(t0, t2, 0xEE);
+        __m256 p26 = _mm256_shuffle_ps(t1, t3, 0x44), p37 = _mm256_shuffle_ps(t1, t3, 0xEE);
+        _mm256_storeu_ps(row, _mm256_permute2f128_ps(p04, p15, 0x20));
+        _mm256_storeu_ps(row + 8, _mm256_permute2f128_ps(p26, p37, 0x20));
+        _mm256_storeu_ps(row + 16, _mm256_permute2f128_ps(p04, p15, 0x31));
+        _mm256_storeu_ps(row + 24, _mm256_permute2f128_ps(p26, p37, 0x31));
+    }
+    return x;
+}
+#endif
+
 /* dst (H+2P, W+2P, C) floats from one uint8 NCHW sample, each byte v read as table[v]. */
 static void u8_to_padded_nhwc(float *dst, const uint8_t *src, const float *table, const nn_conv_shape *s)
 {
@@ -368,7 +377,12 @@ static void u8_to_padded_nhwc(float *dst, const uint8_t *src, const float *table
         memset(row + (P + (size_t)W) * C, 0, sizeof(float) * P * C);
         row += (size_t)P * C;
         const uint8_t *in = src + (size_t)y * W;
-        for (int x = 0; x < W; x++, row += C)
+        int x = 0;
+#ifdef NN_HAVE_AVX2_S2D
+        if (C == 4 && __builtin_cpu_supports("avx2"))
+            x = u8_row_to_nhwc4(row, in, plane, W);
+#endif
+        for (row += (size_t)x * C; x < W; x++, row += C)
             for (int c = 0; c < C; c++)
                 row[c] = table[in[c * plane + x]];
     }
@@ -447,13 +461,6 @@ static void space_to_depth_u8(float *s2d, const uint8_t *inp, const float *table
                 }
 }
 
-/* The stride-1 convolution over the space-to-depth input. */
-static void s2d_shape(nn_conv_shape *t, const nn_conv_shape *s)
-{
-    const int KS = (s->K + s->S - 1) / s->S;
-    nn_conv_shape_init(t, s->B, s->C * s->S * s->S, s->OH - 1 + KS, s->OW - 1 + KS, s->OC, KS, 1, 0, 1);
-}
-
 int nn_conv_uses_rows(const nn_conv_shape *s, int u8_input)
 {
     if (u8_input && use_u8_nhwc(s))
@@ -485,30 +492,25 @@ const char *nn_conv_path(const nn_conv_shape *s, int u8_input)
 /* Weight element (c, ky, kx) sits at ((ky/S)*KS + kx/S)*C*S*S + (c*S + ky%S)*S + kx%S in
  * space-to-depth patch order. The loops run over quotients and remainders instead of
  * dividing: the forward repacks on every call. pt is the (OC,C,K,K) index of the run of
- * up to S elements at patch offset pp, for o, c, qy, dy, qx; n_ of them lie inside K. */
+ * S elements at patch offset pp, for o, c, qy, dy, qx. */
 #define S2D_LOOP(s, BODY)                                                                       \
     do {                                                                                        \
-        const int S_ = (s)->S, K_ = (s)->K, KS_ = (K_ + S_ - 1) / S_, C_ = (s)->C, D_ = C_ * S_ * S_; \
-        const size_t KKC_ = (size_t)KS_ * KS_ * D_;                                             \
+        const int S_ = (s)->S, KS_ = (s)->K / S_, C_ = (s)->C, K_ = (s)->K, D_ = C_ * S_ * S_;  \
+        const size_t KKC_ = (size_t)K_ * K_ * C_;                                               \
         for (int o = 0; o < (s)->OC; o++)                                                       \
             for (int c = 0; c < C_; c++)                                                        \
                 for (int qy = 0; qy < KS_; qy++)                                                \
-                    for (int dy = 0; dy < S_ && qy * S_ + dy < K_; dy++)                        \
+                    for (int dy = 0; dy < S_; dy++)                                             \
                         for (int qx = 0; qx < KS_; qx++) {                                      \
                             size_t pt = (((size_t)o * C_ + c) * K_ + qy * S_ + dy) * K_ + qx * S_; \
                             size_t pp = o * KKC_ + ((size_t)qy * KS_ + qx) * D_ + (size_t)(c * S_ + dy) * S_; \
-                            const int n_ = K_ - qx * S_ < S_ ? K_ - qx * S_ : S_;                \
-                            for (int dx = 0; dx < n_; dx++)                                     \
+                            for (int dx = 0; dx < S_; dx++)                                     \
                                 BODY;                                                           \
                         }                                                                       \
     } while (0)
 
 static void s2d_pack_weights(float *wpat, const float *weight, const nn_conv_shape *s)
 {
-    nn_conv_shape t;
-    s2d_shape(&t, s);
-    if (s->K % s->S) /* the weights past K stay zero */
-        memset(wpat, 0, sizeof(float) * (size_t)s->OC * t.K * t.K * t.C);
     S2D_LOOP(s, wpat[pp + dx] = weight[pt + dx]);
 }
 
@@ -584,12 +586,12 @@ void nn_conv2d_backward_u8(float *dweight, float *dbias, float *dwperm, const fl
     nn_conv_shape t;
     if (use_u8_nhwc(s)) {
         u8_nhwc_shape(&t, s, s->B);
-        nn_direct_dweight_gather(dwperm, dbias, dout, scratch, &t);
-        const int C = s->C, KK = s->K * s->K, LP = (KKC + 15) / 16 * 16;
+        nn_direct_dweight_cols(dwperm, dbias, dout, scratch, &t);
+        const int C = s->C, KK = s->K * s->K;
         for (int o = 0; o < OC; o++)
             for (int c = 0; c < C; c++)
                 for (int k = 0; k < KK; k++)
-                    dweight[((size_t)o * C + c) * KK + k] += dwperm[(size_t)o * LP + (size_t)k * C + c];
+                    dweight[((size_t)o * C + c) * KK + k] += dwperm[((size_t)k * C + c) * OC + o];
         return;
     }
     s2d_shape(&t, s);

@@ -171,62 +171,74 @@ void nn_direct_dweight(float *dwpat, float *dbias, const float *dout, const floa
     }
 }
 
-/* Patches whose runs are not multiples of 16 floats (a first layer of 4 channels: runs of
- * 12): each block of pixels' patches is gathered into rows of LP floats (K*K*C rounded up to
- * 16, zero-filled) in an L1 buffer, and the same tiles run over those rows. */
-#define DWG_BLOCK 32
-#define DWG_MAX_LP 128
+/* Weight gradient for patches whose runs are not multiples of 16 floats (a first layer of 4
+ * channels: runs of 12). Vectors run over output channels instead, 16 at a time, against 6
+ * patch columns broadcast from the input in place (12 accumulators): any patch length, no
+ * gathered copy, no zero columns. The result is transposed: dwt (K*K*C, OC). */
+#define DWT_COLS 6
 
-/* row (LP) = K runs of L floats seg apart, then zeros. Runs are short (12 floats for the
- * PPO trunk): a call to memcpy per run costs more than the copy. */
-__attribute__((target("avx2"))) static void gather_patch(float *row, const float *base, size_t seg, int K, int L,
-                                                         int LP)
+__attribute__((target("avx2,fma"))) static void dwt_tile(float *dwt, size_t ldt, const float *const *pb,
+                                                         const size_t *off, const float *dout, int np, int OC)
 {
-    float *dst = row;
-    for (int ky = 0; ky < K; ky++, base += seg) {
-        int k = 0;
-        for (; k + 4 <= L; k += 4, dst += 4)
-            _mm_storeu_ps(dst, _mm_loadu_ps(base + k));
-        for (; k < L; k++)
-            *dst++ = base[k];
+#define DWT_LOAD(j) __m256 c##j##0 = _mm256_loadu_ps(dwt + j * ldt), c##j##1 = _mm256_loadu_ps(dwt + j * ldt + 8)
+#define DWT_ACC(j)                                                                               \
+    b = _mm256_broadcast_ss(p + o##j), c##j##0 = _mm256_fmadd_ps(b, d0, c##j##0),                 \
+    c##j##1 = _mm256_fmadd_ps(b, d1, c##j##1)
+#define DWT_STORE(j) _mm256_storeu_ps(dwt + j * ldt, c##j##0), _mm256_storeu_ps(dwt + j * ldt + 8, c##j##1)
+    const size_t o0 = off[0], o1 = off[1], o2 = off[2], o3 = off[3], o4 = off[4], o5 = off[5];
+    DWT_LOAD(0); DWT_LOAD(1); DWT_LOAD(2); DWT_LOAD(3); DWT_LOAD(4); DWT_LOAD(5);
+    for (int m = 0; m < np; m++, dout += OC) {
+        const float *p = pb[m];
+        __m256 d0 = _mm256_loadu_ps(dout), d1 = _mm256_loadu_ps(dout + 8), b;
+        DWT_ACC(0); DWT_ACC(1); DWT_ACC(2); DWT_ACC(3); DWT_ACC(4); DWT_ACC(5);
     }
-    for (; dst < row + LP; dst++)
-        *dst = 0.0f;
+    DWT_STORE(0); DWT_STORE(1); DWT_STORE(2); DWT_STORE(3); DWT_STORE(4); DWT_STORE(5);
 }
 
-int nn_direct_gather_ok(const nn_conv_shape *s)
+/* The last columns of a patch (fewer than 6), one at a time. */
+__attribute__((target("avx2,fma"))) static void dwt_col(float *dwt, const float *const *pb, size_t off,
+                                                        const float *dout, int np, int OC)
 {
-    return s->nhwc_in && s->P == 0 && s->OC % 16 == 0 && (s->K * s->K * s->C + 15) / 16 * 16 <= DWG_MAX_LP &&
-           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    __m256 c0 = _mm256_loadu_ps(dwt), c1 = _mm256_loadu_ps(dwt + 8);
+    for (int m = 0; m < np; m++, dout += OC) {
+        __m256 b = _mm256_broadcast_ss(pb[m] + off);
+        c0 = _mm256_fmadd_ps(b, _mm256_loadu_ps(dout), c0);
+        c1 = _mm256_fmadd_ps(b, _mm256_loadu_ps(dout + 8), c1);
+    }
+    _mm256_storeu_ps(dwt, c0), _mm256_storeu_ps(dwt + 8, c1);
 }
 
-void nn_direct_dweight_gather(float *dwpat, float *dbias, const float *dout, const float *inp,
-                              const nn_conv_shape *s)
+int nn_direct_cols_ok(const nn_conv_shape *s)
+{
+    return s->nhwc_in && s->P == 0 && s->OC % 16 == 0 && __builtin_cpu_supports("avx2") &&
+           __builtin_cpu_supports("fma");
+}
+
+void nn_direct_dweight_cols(float *dwt, float *dbias, const float *dout, const float *inp, const nn_conv_shape *s)
 {
     const int M = s->B * s->OH * s->OW, OC = s->OC, L = s->K * s->C, KKC = s->K * L;
-    const int LP = (KKC + 15) / 16 * 16;
     const size_t seg = (size_t)s->W * s->C;
-    float buf[DWG_BLOCK * DWG_MAX_LP];
-    const float *pb[DWG_BLOCK];
-    memset(dwpat, 0, sizeof(float) * (size_t)OC * LP);
-    for (int m0 = 0; m0 < M; m0 += DWG_BLOCK) {
-        int np = M - m0 < DWG_BLOCK ? M - m0 : DWG_BLOCK;
-        for (int i = 0; i < np; i++) {
-            pb[i] = buf + (size_t)i * LP;
-            gather_patch(buf + (size_t)i * LP, patch_base(inp, s, m0 + i), seg, s->K, L, LP);
-        }
-        for (int col = 0; col < LP; col += 16) {
-            const int n6 = OC % 6 == 2 ? OC / 6 - 1 : OC / 6;
-            int o0 = 0;
-            for (; o0 < 6 * n6; o0 += 6)
-                dw_tile6(dwpat + (size_t)o0 * LP + col, (size_t)LP, pb, dout + (size_t)m0 * OC + o0, np, OC,
-                         (size_t)col);
-            for (; o0 < OC; o0 += 4)
-                dw_tile4(dwpat + (size_t)o0 * LP + col, (size_t)LP, pb, dout + (size_t)m0 * OC + o0, np, OC,
-                         (size_t)col);
+    const float *pb[DW_BLOCK];
+    memset(dwt, 0, sizeof(float) * (size_t)KKC * OC);
+    for (int m0 = 0; m0 < M; m0 += DW_BLOCK) {
+        int np = M - m0 < DW_BLOCK ? M - m0 : DW_BLOCK;
+        for (int i = 0; i < np; i++)
+            pb[i] = patch_base(inp, s, m0 + i);
+        const float *d = dout + (size_t)m0 * OC;
+        for (int o0 = 0; o0 < OC; o0 += 16) {
+            int col = 0;
+            for (; col + DWT_COLS <= KKC; col += DWT_COLS) {
+                size_t off[DWT_COLS];
+                for (int j = 0; j < DWT_COLS; j++)
+                    off[j] = (size_t)((col + j) / L) * seg + (size_t)((col + j) % L);
+                dwt_tile(dwt + (size_t)col * OC + o0, (size_t)OC, pb, off, d + o0, np, OC);
+            }
+            for (; col < KKC; col++)
+                dwt_col(dwt + (size_t)col * OC + o0, pb, (size_t)(col / L) * seg + (size_t)(col % L), d + o0,
+                        np, OC);
         }
         if (dbias)
-            nn_bias_grad(dbias, dout + (size_t)m0 * OC, (size_t)np, OC);
+            nn_bias_grad(dbias, d, (size_t)np, OC);
     }
 }
 
@@ -304,32 +316,14 @@ void nn_direct_dinp_packed(float *dinp, const float *dout, const float *pack, co
 #else
 /* Never called: nn_direct_ok is 0 without x86-64 and a GCC-compatible compiler. */
 
-/* row (LP) = K runs of L floats seg apart, then zeros. Runs are short (12 floats for the
- * PPO trunk): a call to memcpy per run costs more than the copy. */
-__attribute__((target("avx2"))) static void gather_patch(float *row, const float *base, size_t seg, int K, int L,
-                                                         int LP)
-{
-    float *dst = row;
-    for (int ky = 0; ky < K; ky++, base += seg) {
-        int k = 0;
-        for (; k + 4 <= L; k += 4, dst += 4)
-            _mm_storeu_ps(dst, _mm_loadu_ps(base + k));
-        for (; k < L; k++)
-            *dst++ = base[k];
-    }
-    for (; dst < row + LP; dst++)
-        *dst = 0.0f;
-}
-
-int nn_direct_gather_ok(const nn_conv_shape *s)
+int nn_direct_cols_ok(const nn_conv_shape *s)
 {
     (void)s;
     return 0;
 }
-void nn_direct_dweight_gather(float *dwpat, float *dbias, const float *dout, const float *inp,
-                              const nn_conv_shape *s)
+void nn_direct_dweight_cols(float *dwt, float *dbias, const float *dout, const float *inp, const nn_conv_shape *s)
 {
-    (void)dwpat, (void)dbias, (void)dout, (void)inp, (void)s;
+    (void)dwt, (void)dbias, (void)dout, (void)inp, (void)s;
 }
 
 void nn_direct_dweight(float *dwpat, float *dbias, const float *dout, const float *inp, const nn_conv_shape *s)

@@ -51,13 +51,11 @@ void nn_direct_forward_packed(float *out, const float *inp, const float *pack, c
 void nn_direct_dweight(float *dwpat, float *dbias, const float *dout, const float *inp, const nn_conv_shape *s);
 void nn_direct_pack_dinp(float *pack, const float *wpat, const nn_conv_shape *s);
 void nn_direct_dinp_packed(float *dinp, const float *dout, const float *pack, const nn_conv_shape *s);
-/* Shapes whose K*C is not a multiple of 16 (but K*K*C rounded up to 16 is at most 128):
- * the forward (nn_direct_forward_packed) takes them as they are; the weight gradient
- * gathers patches. dwpat (OC, LP) overwritten, LP = K*K*C rounded up to 16; its first
- * K*K*C columns are in patch order, the rest are zero. */
-int nn_direct_gather_ok(const nn_conv_shape *s);
-void nn_direct_dweight_gather(float *dwpat, float *dbias, const float *dout, const float *inp,
-                              const nn_conv_shape *s);
+/* Shapes whose K*C is not a multiple of 16: the forward (nn_direct_forward_packed) takes
+ * them as they are; the weight gradient vectorises over output channels instead:
+ * dwt (K*K*C, OC) overwritten, rows in patch order, the transpose of nn_direct_dweight's. */
+int nn_direct_cols_ok(const nn_conv_shape *s);
+void nn_direct_dweight_cols(float *dwt, float *dbias, const float *dout, const float *inp, const nn_conv_shape *s);
 /* pack_dinp then dinp_packed. */
 void nn_direct_dinp(float *dinp, const float *dout, const float *wpat, float *pack, const nn_conv_shape *s);
 
