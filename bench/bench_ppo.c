@@ -78,6 +78,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
+    /* The convolution path of each conv layer, so that a report says which kernels ran. */
+    char paths[256] = "";
+    for (int i = 1; i < p->model.spec.num_layers; i++) {
+        const nn_layer *L = &p->model.layers[i];
+        if (L->spec.kind != NN_CONV2D)
+            continue;
+        nn_conv_shape cs;
+        nn_conv_shape_init(&cs, 1, L->in_c, L->in_h, L->in_w, L->spec.out, L->spec.kernel, L->spec.stride,
+                           L->spec.pad, L->in_layout == NN_LAYOUT_NHWC);
+        size_t used = strlen(paths);
+        snprintf(paths + used, sizeof paths - used, "%s%s", used ? ", " : "", nn_conv_path(&cs, i == 1));
+    }
     const size_t tn = (size_t)cfg.steps * cfg.envs;
     for (size_t i = 0; i < tn * (size_t)p->obs_size; i++)
         ro.obs[i] = (uint8_t)(rng_next(&r) >> 56);
@@ -127,15 +139,16 @@ int main(int argc, char **argv)
     double update = now() - t0;
     const double samples = (double)tn * cfg.epochs;
     if (json) {
-        printf("{\"blas\": \"%s\", \"threads\": %d, \"steps\": %d, \"envs\": %d, \"epochs\": %d, "
+        printf("{\"blas\": \"%s\", \"conv_paths\": \"%s\", \"threads\": %d, \"steps\": %d, \"envs\": %d, \"epochs\": %d, "
                "\"minibatches\": %d, \"minibatch\": %d, \"params\": %zu, \"act_s\": %.6g, "
                "\"grad_s\": %.6g, \"adam_s\": %.6g, \"gae_s\": %.6g, \"update_s\": %.6g, "
                "\"update_samples_per_s\": %.6g}\n",
-               nn_blas_corename(), cfg.threads, cfg.steps, cfg.envs, cfg.epochs, cfg.minibatches,
+               nn_blas_corename(), paths, cfg.threads, cfg.steps, cfg.envs, cfg.epochs, cfg.minibatches,
                mb, p->model.num_params, act, grad, adam, gae, update, samples / update);
     } else {
         printf("PPO learner, nn_spec_ppo on 4x84x84, %d actions, %zu parameters, BLAS kernel %s, "
                "%d thread(s)\n", actions, p->model.num_params, nn_blas_corename(), cfg.threads);
+        printf("  conv paths: %s\n", paths);
         printf("  %-44s %10.3f ms\n", "ppo_act, N observations", act * 1e3);
         printf("  %-44s %10.3f ms\n", "ppo_compute_grad, one minibatch", grad * 1e3);
         printf("  %-44s %10.3f ms\n", "ppo_apply_grad (Adam, clip 0.5)", adam * 1e3);

@@ -90,6 +90,10 @@ void nn_conv2d_backward_u8(float *dweight, float *dbias, float *dwperm, const fl
 void nn_conv2d_backward(float *dinp, float *dweight, float *dbias, float *drows, float *wperm,
                         float *dwperm, const float *dout, const float *rows, const float *inp,
                         const float *weight, const nn_conv_shape *s);
+/* Which of the paths above a conv takes on this CPU: "direct", "padded direct", "padded NHWC
+ * direct" (uint8 input), "space-to-depth direct", "space-to-depth im2row" or "im2row";
+ * u8_input for nn_conv2d_forward_u8. For tests and benchmark reports. */
+const char *nn_conv_path(const nn_conv_shape *s, int u8_input);
 /* Reference: direct loops in double precision, same layouts and semantics as above. */
 void nn_conv2d_forward_ref(float *out, const float *inp, const float *weight, const float *bias,
                            const nn_conv_shape *s);

@@ -1,12 +1,14 @@
-/* conv_direct.c: convolution without a patch matrix, for NHWC input without padding.
+/* conv_direct.c: convolution without a patch matrix, for NHWC input without padding (conv.c
+ * gives padded convolutions a copy of their input with the border written out).
  *
  * A patch of output pixel m is K runs ("segments") of K*C contiguous input floats, one per
  * kernel row, seg_stride = W*C apart. The kernels below read those runs in place, so no
  * patch matrix is written and no BLAS packs one: only the weights, a few thousand floats,
  * are repacked into 16-wide panels. Tiles: 6 pixels x 16 output channels for the forward
- * and the input gradient (12 accumulators), 6 (or 4) channels x 16 patch columns for
- * the weight gradient. Needs AVX2 + FMA; nn_direct_ok says when a shape and the CPU qualify, and the
- * im2row + sgemm path in conv.c serves everything else. */
+ * and the input gradient (12 accumulators), 6 (or 4) channels x 16 patch columns for the
+ * weight gradient, or 16 channels x 6 patch columns when runs are not multiples of 16 (a
+ * 4-channel first layer). Needs AVX2 + FMA; nn_direct_ok and nn_direct_cols_ok say when a
+ * shape and the CPU qualify, and the im2row + sgemm path in conv.c serves everything else. */
 #include <string.h>
 
 #include "nn/nn_internal.h"

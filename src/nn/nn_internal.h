@@ -42,9 +42,6 @@ int nn_direct_ok(const nn_conv_shape *s);
 /* Whether a conv's forward fills (and its backward reads) the patch matrix `rows`; u8_input
  * for the first layer's nn_conv2d_forward_u8. */
 int nn_conv_uses_rows(const nn_conv_shape *s, int u8_input);
-/* Which path a conv takes: "direct", "padded direct", "space-to-depth direct",
- * "space-to-depth im2row" or "im2row"; for tests and benchmark reports. */
-const char *nn_conv_path(const nn_conv_shape *s, int u8_input);
 void nn_direct_pack_forward(float *pack, const float *wpat, const nn_conv_shape *s);
 void nn_direct_forward_packed(float *out, const float *inp, const float *pack, const nn_conv_shape *s);
 /* dweight also adds dout's row sums to dbias (OC) unless it is NULL. */
