@@ -421,44 +421,25 @@ __attribute__((target("avx2"))) static void space_to_depth_u8_s4(float *s2d, con
 static void space_to_depth_u8(float *s2d, const uint8_t *inp, const float *table, const nn_conv_shape *s,
                               const nn_conv_shape *t)
 {
-    const int C = s->C, H = s->H, W = s->W, S = s->S, P = s->P, HS = t->H, WS = t->W, D = t->C;
+    const int C = s->C, H = s->H, W = s->W, S = s->S, HS = t->H, WS = t->W, D = t->C;
 #ifdef NN_HAVE_AVX2_S2D
-    if (S == 4 && P == 0 && H == 4 * HS && W == 4 * WS && __builtin_cpu_supports("avx2")) {
+    if (S == 4 && H == 4 * HS && W == 4 * WS && __builtin_cpu_supports("avx2")) {
         nn_conv_shape whole = *s;
         whole.B = t->B;
         space_to_depth_u8_s4(s2d, inp, &whole);
         return;
     }
 #endif
-    /* In padded coordinates the image's columns are [P, W + P). Cells [xs_lo, xs_hi) lie
-     * wholly inside it and need no bounds checks: a bordered input has few cells outside. */
-    const int xs_lo = (P + S - 1) / S, xs_in = (W + P) / S, xs_hi = xs_in < WS ? xs_in : WS;
+    /* Without padding every cell lies inside the image: (OH-1)*S + K <= H. */
     for (int b = 0; b < t->B; b++)
         for (int c = 0; c < C; c++)
-            for (int ys = 0; ys < HS; ys++)
-                for (int dy = 0; dy < S; dy++) {
-                    float *dst = s2d + ((size_t)b * HS + ys) * WS * D + (size_t)(c * S + dy) * S;
-                    int y = ys * S + dy - P;
-                    if (y < 0 || y >= H) {
-                        for (int xs = 0; xs < WS; xs++, dst += D)
-                            memset(dst, 0, sizeof(float) * S);
-                        continue;
-                    }
-                    /* Only now: with y < 0 the row address would lie before inp. */
-                    const uint8_t *row = inp + (((size_t)b * C + c) * H + y) * W;
-                    for (int xs = 0; xs < WS; xs++, dst += D) {
-                        if (xs >= xs_lo && xs < xs_hi) {
-                            const uint8_t *src = row + xs * S - P;
-                            for (int dx = 0; dx < S; dx++)
-                                dst[dx] = table[src[dx]];
-                            continue;
-                        }
-                        for (int dx = 0; dx < S; dx++) {
-                            int x = xs * S + dx - P;
-                            dst[dx] = x >= 0 && x < W ? table[row[x]] : 0.0f;
-                        }
-                    }
-                }
+            for (int y = 0; y < HS * S; y++) {
+                const uint8_t *src = inp + (((size_t)b * C + c) * H + y) * W;
+                float *dst = s2d + ((size_t)b * HS + y / S) * WS * D + (size_t)(c * S + y % S) * S;
+                for (int xs = 0; xs < WS; xs++, src += S, dst += D)
+                    for (int dx = 0; dx < S; dx++)
+                        dst[dx] = table[src[dx]];
+            }
 }
 
 int nn_conv_uses_rows(const nn_conv_shape *s, int u8_input)
