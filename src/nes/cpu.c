@@ -133,17 +133,15 @@ static inline __attribute__((always_inline)) int rom_code(uint16_t pc, const str
 #define ZRD(a) rd_ram(n, (unsigned)(a) & 0x1FF, &bus)
 #define ZWR(a, v) wr_ram(n, (unsigned)(a) & 0x1FF, (uint8_t)(v), &bus)
 #define cyc (bus.cyc)
-/* N and Z of every byte value. */
-static const uint8_t nz_flags[256] = {
-#define NZ4(i) ((i) ? 0 : P_Z) | ((i) & 0x80), (((i) + 1) & 0x80), (((i) + 2) & 0x80), (((i) + 3) & 0x80)
-#define NZ16(i) NZ4(i), NZ4((i) + 4), NZ4((i) + 8), NZ4((i) + 12)
-#define NZ64(i) NZ16(i), NZ16((i) + 16), NZ16((i) + 32), NZ16((i) + 48)
-    NZ64(0), NZ64(64), NZ64(128), NZ64(192)
-#undef NZ64
-#undef NZ16
-#undef NZ4
-};
-#define SETNZ(v) (p = (uint8_t)((p & 0x7D) | nz_flags[(uint8_t)(v)]))
+/* N and Z are kept lazily in `nz` (the other flags stay in p): Z is set when
+ * its low byte is 0, N when bit 7 or bit 8 is set. A result byte goes in as
+ * it is; bit 8 carries an N that comes without its byte (PLP, RTI, BIT). */
+#define SETNZ(v) (nz = (uint8_t)(v))
+#define FLAG_Z() ((nz & 0xFF) == 0)
+#define FLAG_N() ((nz & 0x180) != 0)
+/* The full status byte, and nz from one. */
+#define P() ((uint8_t)((p & ~(P_N | P_Z)) | (FLAG_Z() ? P_Z : 0) | (FLAG_N() ? P_N : 0)))
+#define NZ_FROM_P() (nz = ((p & P_Z) ? 0u : 1u) | ((p & P_N) ? 0x100u : 0u))
 #define PUSH(v) ZWR(0x100 | s--, (v))
 #define PULL() ZRD(0x100 | ++s)
 
@@ -187,7 +185,7 @@ static const uint8_t nz_flags[256] = {
 #define CMP() CMPR(a)
 #define CPX() CMPR(x)
 #define CPY() CMPR(y)
-#define BIT() do { p = (uint8_t)((p & ~(P_N | P_V | P_Z)) | (v & (P_N | P_V)) | ((a & v) ? 0 : P_Z)); } while (0)
+#define BIT() do { p = (uint8_t)((p & ~P_V) | (v & P_V)); nz = (unsigned)(a & v) | ((unsigned)(v & P_N) << 1); } while (0)
 #define NOPR() (void)v
 /* Read-modify-write: v is replaced by the result. */
 #define ASL() do { p = (uint8_t)((p & ~P_C) | (v >> 7)); v = (uint8_t)(v << 1); SETNZ(v); } while (0)
@@ -309,6 +307,8 @@ static int run_rom(nes *n)
     bus_load(n, &bus);
     uint16_t pc = n->cpu.pc;
     uint8_t a = n->cpu.a, x = n->cpu.x, y = n->cpu.y, s = n->cpu.s, p = n->cpu.p;
+    unsigned nz;
+    NZ_FROM_P();
     uint16_t addr;
     uint8_t v, op;
     int not_rom = 0;
@@ -351,7 +351,7 @@ done:
     n->cycle = cyc;
     n->cpu.open_bus = bus.open_bus;
     n->cpu.pc = pc;
-    n->cpu.a = a; n->cpu.x = x; n->cpu.y = y; n->cpu.s = s; n->cpu.p = p;
+    n->cpu.a = a; n->cpu.x = x; n->cpu.y = y; n->cpu.s = s; n->cpu.p = P();
     return not_rom;
 }
 
@@ -364,6 +364,8 @@ static int run_bus(nes *n)
     bus_load(n, &bus);
     uint16_t pc = n->cpu.pc;
     uint8_t a = n->cpu.a, x = n->cpu.x, y = n->cpu.y, s = n->cpu.s, p = n->cpu.p;
+    unsigned nz;
+    NZ_FROM_P();
     uint16_t addr;
     uint8_t v, op;
     int rom = 0;
@@ -391,7 +393,7 @@ done:
     n->cycle = cyc;
     n->cpu.open_bus = bus.open_bus;
     n->cpu.pc = pc;
-    n->cpu.a = a; n->cpu.x = x; n->cpu.y = y; n->cpu.s = s; n->cpu.p = p;
+    n->cpu.a = a; n->cpu.x = x; n->cpu.y = y; n->cpu.s = s; n->cpu.p = P();
     return rom;
 }
 

@@ -132,10 +132,10 @@ op_78: IMPLIED(); n->cpu.poll_i = p & P_I; p |= P_I; bus.next_event = n->next_ev
 
 /* Stack. */
 op_48: IMPLIED(); PUSH(a); NEXT();
-op_08: IMPLIED(); PUSH(p | P_B | P_U); NEXT();
+op_08: IMPLIED(); PUSH(P() | P_B | P_U); NEXT();
 op_68: IMPLIED(); ZRD(0x100 | s); a = PULL(); SETNZ(a); NEXT();
 op_28: IMPLIED(); ZRD(0x100 | s); n->cpu.poll_i = p & P_I;
-    p = (uint8_t)((PULL() & ~P_B) | P_U); bus.next_event = n->next_event = cyc; NEXT();
+    p = (uint8_t)((PULL() & ~P_B) | P_U); NZ_FROM_P(); bus.next_event = n->next_event = cyc; NEXT();
 
 /* Jumps and subroutines. */
 op_4C:
@@ -152,23 +152,23 @@ op_20: { uint16_t lo = FETCH(); ZRD(0x100 | s); uint16_t ret = PC(); PUSH(ret >>
     JUMP(lo | (PEEK() << 8)); }
 op_60: { IMPLIED(); ZRD(0x100 | s); uint16_t lo = PULL(); uint16_t ret = (uint16_t)(lo | (PULL() << 8));
     fetch(n, ret, &bus); JUMP(ret + 1); }
-op_40: { IMPLIED(); ZRD(0x100 | s); p = (uint8_t)((PULL() & ~P_B) | P_U);
+op_40: { IMPLIED(); ZRD(0x100 | s); p = (uint8_t)((PULL() & ~P_B) | P_U); NZ_FROM_P();
     uint16_t lo = PULL(); uint16_t to = (uint16_t)(lo | (PULL() << 8)); bus.next_event = n->next_event = cyc; JUMP(to); }
 op_00: { /* BRK: an NMI edge before the vector fetch takes over the vector. */
     FETCH(); uint16_t ret = PC(); PUSH(ret >> 8); PUSH(ret & 0xFF);
     uint16_t vec = 0xFFFE;
     if (nmi_hijacks(n, cyc)) vec = 0xFFFA;
-    PUSH(p | P_B | P_U); p |= P_I;
+    PUSH(P() | P_B | P_U); p |= P_I;
     uint16_t lo = RD(vec); uint16_t to = (uint16_t)(lo | (RD(vec + 1) << 8));
     n->cpu.poll_i = 0xFF;
     n->cpu.sequence_end = cyc;
     JUMP(to); }
 
 /* Branches. */
-op_10: BRANCH(!(p & P_N)); op_30: BRANCH(p & P_N);
+op_10: BRANCH(!FLAG_N()); op_30: BRANCH(FLAG_N());
 op_50: BRANCH(!(p & P_V)); op_70: BRANCH(p & P_V);
 op_90: BRANCH(!(p & P_C)); op_B0: BRANCH(p & P_C);
-op_D0: BRANCH(!(p & P_Z)); op_F0: BRANCH(p & P_Z);
+op_D0: BRANCH(!FLAG_Z()); op_F0: BRANCH(FLAG_Z());
 
 /* KIL: the CPU locks up until reset. */
 op_KIL:
