@@ -792,6 +792,46 @@ static void run_line_skipped(nes *n, int line)
     }
 }
 
+/* Whole visible lines of a skipped frame, from `line` on while the catch-up to
+ * `target` covers them, on which no sprite matters: no sprite-0 hit test
+ * (sprite 0 is not on the line, nor on the next one) and fewer than eight
+ * sprites (no overflow). Each is run_line_skipped with nothing but the scroll
+ * counters left to do. Returns the number of lines run. */
+static int run_quiet_lines(nes *n, int line, uint64_t target)
+{
+    struct ppu *p = &n->ppu;
+    if (p->line_sprites_dirty)
+        count_line_sprites(p);
+    unsigned height = (p->ctrl & CTRL_SPR16) ? 16 : 8, sprite0_y = p->oam[0];
+    uint16_t v = p->v, t = p->t;
+    uint8_t emphasis = p->mask >> 5;
+    uint64_t left = target - p->clock;
+    int done = 0;
+    for (; line < 240 && left >= 341; line++, left -= 341, done++) {
+        if (p->line_sprites[line] >= 8 || (unsigned)(line - (int)sprite0_y) < height)
+            break;
+        p->emphasis[line] = emphasis;
+        p->v = (uint16_t)(v ^ 0x400); /* 32 coarse-X increments */
+        increment_y(p);
+        p->v = (uint16_t)((p->v & ~0x041F) | (t & 0x041F));
+        increment_x(p);
+        increment_x(p);
+        v = p->v;
+    }
+    if (done) {
+        /* What evaluation, the sprite fetch and dot 257 leave after such a line. */
+        p->pixels_from = p->pixels_to = 0;
+        p->overflow_dot = -1;
+        p->next_has_sprite0 = 0;
+        p->secondary_count = 0;
+        p->sprite_count = 0;
+        p->sprite0_on_line = 0;
+        p->sprite_line_valid = 0;
+        p->oam_addr = 0;
+    }
+    return done;
+}
+
 /* The odd-frame skip is decided as dot 338 of the pre-render line runs, in this
  * model's write timing: a later $2001 write cannot change it (ppu_vbl_nmi
  * 10-even_odd_timing pins the dot). */
@@ -811,6 +851,14 @@ void ppu_catch_up(nes *n, uint64_t target)
         if (p->dot == 0 && target - p->clock >= 341) {
             int line = p->scanline;
             if (line < 240 && !n->host.pixels && rendering(p)) {
+                if (!(p->sprite0_on_line && !(p->status & STATUS_HIT))) {
+                    int done = run_quiet_lines(n, line, target);
+                    if (done) {
+                        p->clock += 341 * (uint64_t)done;
+                        p->scanline = line + done;
+                        continue;
+                    }
+                }
                 run_line_skipped(n, line);
                 p->clock += 341;
                 p->scanline = line + 1;
