@@ -1,7 +1,8 @@
 /* test_record.c: recordings (record.h): the GIF delay schedule, the HUD font, GIF and PNG
  * round trips decoded with giflib and libpng, and (with a ROM) a recorded episode whose
  * every frame, composed from the GIF's changed rectangles through their colour tables,
- * equals nes_frame_to_rgb of the emulator's frame at that step. */
+ * equals nes_frame_to_rgb of the emulator's frame at that step; and a policy network's
+ * sampled actions against its argmax. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "smbrl/env.h"
 #include "smbrl/nes.h"
 #include "smbrl/nn.h"
+#include "smbrl/ppo.h"
 #include "smbrl/record.h"
 #include "smbrl/rng.h"
 #include "testlib.h"
@@ -338,7 +340,7 @@ static void test_episode_gif(const char *dir)
         rng er;
         rng_seed(&er, opt.seed); /* record.h: epsilon draws come from opt->seed */
         rec_episode ep2;
-        CHECK(rec_play_episode(e, &m, NULL, opt.epsilon, &er, steps, capture_frame, &c, &ep2, err,
+        CHECK(rec_play_episode(e, &m, NULL, opt.epsilon, 0, &er, steps, capture_frame, &c, &ep2, err,
                                sizeof err) == 0);
         CHECK_EQ_INT(c.n, ep.length + 1);
         CHECK(ep2.ret == ep.ret && ep2.x_pos_max == ep.x_pos_max);
@@ -373,12 +375,84 @@ static void test_episode_gif(const char *dir)
 }
 #endif
 
+
+typedef struct action_count {
+    long n[8];
+} action_count;
+
+static int count_action(void *ctx, const env *e, const rec_step *s, char *err, size_t errlen)
+{
+    (void)e, (void)err, (void)errlen;
+    action_count *c = ctx;
+    if (s->action >= 0 && s->action < 8)
+        c->n[s->action]++;
+    return 0;
+}
+
+/* A policy network whose weights are all zero has equal logits: argmax takes action 0
+ * every step, sampling draws the actions uniformly. */
+static void test_sample_actions(void)
+{
+    const char *roms = getenv("SMBRL_ROM_DIR");
+    if (!roms || !*roms) {
+        printf("SKIP part: SMBRL_ROM_DIR is not set; the sampled-action check did not run\n");
+        return;
+    }
+    char err[512];
+    env_config cfg;
+    env_config_default(&cfg);
+    cfg.task = "SuperMarioBros-1-1-v0";
+    cfg.actions = "simple";
+    cfg.obs = ENV_OBS_TILES;
+    env *e;
+    if (env_create(&e, &cfg, roms, err, sizeof err) < 0) {
+        printf("SKIP part: %s\n", err);
+        return;
+    }
+    const int A = env_num_actions(e);
+    nn_spec spec;
+    const int hidden[1] = {16};
+    ppo_spec_mlp(&spec, ENV_STACK * ENV_TILES_SIZE, hidden, 1, A);
+    nn_model m;
+    CHECK(nn_model_init(&m, &spec, err, sizeof err) == 0);
+    memset(m.params, 0, sizeof(float) * m.num_params);
+    rng r;
+    rng_seed(&r, 11);
+    for (int sample = 0; sample <= 1; sample++) {
+        action_count c;
+        memset(&c, 0, sizeof c);
+        long total = 0;
+        while (total < 700) {
+            rec_episode ep;
+            CHECK(rec_play_episode(e, &m, NULL, 0.0, sample, &r, 100, count_action, &c, &ep, err,
+                                   sizeof err) == 0);
+            total += ep.length;
+            if (ep.length == 0)
+                break;
+        }
+        if (!sample) {
+            CHECK_EQ_INT(c.n[0], total);
+        } else {
+            for (int a = 0; a < A; a++) /* 100 expected per action; the seed is fixed */
+                if (c.n[a] < 60 || c.n[a] > 140) {
+                    fprintf(stderr, "action %d drawn %ld times in %ld\n", a, c.n[a], total);
+                    CHECK(0);
+                }
+        }
+    }
+    rec_episode ep;
+    CHECK(rec_play_episode(e, &m, NULL, 0.0, 1, NULL, 10, NULL, NULL, &ep, err, sizeof err) < 0);
+    nn_model_free(&m);
+    env_free(e);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/smbrl_record_XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
     test_delays();
     test_hud();
+    test_sample_actions();
 #ifdef SMBRL_HAVE_GIF
     test_gif_synthetic(dir);
     test_episode_gif(dir);

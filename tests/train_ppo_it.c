@@ -349,6 +349,18 @@ static void case_tiles(void)
     CHECK_EQ_INT(run("eval_dqn_tiles", eb), 0);
     snprintf(path, sizeof path, "%s/eval_dqn_tiles.out", work);
     CHECK(file_has(path, "flag rate"));
+    /* --sample needs a policy network */
+    const char *ec[] = {"eval", "--checkpoint", dq, "--rom", roms, "--episodes", "1", "--sample", NULL};
+    CHECK_EQ_INT(run("eval_dqn_sample", ec), 2);
+    snprintf(path, sizeof path, "%s/eval_dqn_sample.err", work);
+    CHECK(file_has(path, "--sample needs a PPO checkpoint"));
+
+    const char *es[] = {"eval", "--checkpoint", dir, "--rom", roms, "--episodes", "2",
+                        "--max-steps", "80", "--json", "--sample", NULL};
+    CHECK_EQ_INT(run("eval_sample", es), 0);
+    snprintf(path, sizeof path, "%s/eval_sample.out", work);
+    CHECK(file_has(path, "{\"episode\": 2,"));
+    CHECK(file_has(path, "\"sample\": true"));
 }
 
 /* Tensors and counters of two state files must match exactly. */

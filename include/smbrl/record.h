@@ -95,13 +95,15 @@ typedef struct rec_episode {
 
 /* Plays one episode from env_reset: the action is argmax of m's output for the current
  * observation (ties: the lowest index), or with probability epsilon a uniform random one
- * from r (r may be NULL when epsilon is 0). w must hold a batch of 1 for m (NULL: one is
+ * from r, or with `sample` (policy networks only) drawn from softmax(logits) with r: a
+ * PPO policy is trained stochastic, and its argmax can stand still where the sampled
+ * policy gets past (r may be NULL when epsilon is 0 and sample is 0). w must hold a batch of 1 for m (NULL: one is
  * made and freed here). max_steps <= 0: no cap. fn may be NULL. m's input must be the
  * env's observation (env_obs_size bytes), or a tile stack [4,13,16] on a pixel env (built
  * from the RAM after each step as a tiles env builds it, so a tiles model can be watched),
  * and its output the env's number of actions, or that plus one for a policy + value head
  * (PPO: argmax of the logits). */
-int rec_play_episode(env *e, const nn_model *m, nn_work *w, double epsilon, rng *r,
+int rec_play_episode(env *e, const nn_model *m, nn_work *w, double epsilon, int sample, rng *r,
                      long max_steps, rec_frame_fn fn, void *ctx, rec_episode *out, char *err,
                      size_t errlen);
 
@@ -110,6 +112,7 @@ typedef struct rec_options {
     int scale;         /* 1 (NES resolution) or more; default 1 */
     int hud;           /* 1: add the HUD line (step, action, return, x); default 1 */
     double epsilon;    /* default 0: greedy */
+    int sample;        /* 1: sample a policy network's actions (rec_play_episode); default 0 */
     long max_steps;    /* default 0: the episode's own end (the game clock runs out at the latest) */
     uint64_t seed;     /* the env's seed (sticky actions, no-op starts, random stages); epsilon
                           draws come from an rng seeded with it (rng_seed(&r, seed)) */

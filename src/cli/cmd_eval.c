@@ -20,7 +20,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: smbrl eval --checkpoint PATH [--task T] [--episodes N] [--epsilon E]\n"
+            "usage: smbrl eval --checkpoint PATH [--task T] [--episodes N] [--epsilon E] [--sample]\n"
             "                  [--sticky P] [--seed S] [--max-steps N] [--json] [--all-stages]\n"
             "                  [--record OUT.gif] [--record-dir DIR] [--png DIR] [--scale K] [--hud]\n"
             "                  [--render] [--fps N] [--latest] [--rom PATH | --rom-dir DIR]\n\n"
@@ -32,6 +32,8 @@ static void usage(FILE *out)
             "  --task T           task to play (default: the checkpoint's)\n"
             "  --episodes N       episodes (default 5)\n"
             "  --epsilon E        random action with probability E (default 0: greedy)\n"
+            "  --sample           PPO checkpoints: draw each action from the policy, as in\n"
+            "                     training, instead of taking its most probable one\n"
             "  --sticky P         sticky actions: repeat the last frame's buttons with probability P\n"
             "  --seed S           seed for the env and epsilon (default 0)\n"
             "  --max-steps N      end an episode after N agent steps (default: the game's own end)\n"
@@ -76,7 +78,7 @@ static int json_scalar(const char *json, const char *key, char *out, size_t len)
 
 typedef struct eval_opts {
     const char *ckpt, *task, *rom, *record, *record_dir, *png_dir;
-    int episodes, json, all_stages, scale, hud, render, latest;
+    int episodes, json, all_stages, scale, hud, render, latest, sample;
     double epsilon, fps;
     float sticky;
     long max_steps;
@@ -230,7 +232,7 @@ static int run_task(const eval_opts *o, const ckpt_info *ci, const nn_model *m, 
             break;
         }
         rec_episode out;
-        int prc = rec_play_episode(e, m, w, o->epsilon, &r, o->max_steps, on_frame, &fc, &out,
+        int prc = rec_play_episode(e, m, w, o->epsilon, o->sample, &r, o->max_steps, on_frame, &fc, &out,
                                    err, sizeof err);
         for (int i = 0; i < 2; i++) {
             char cerr[512];
@@ -377,6 +379,8 @@ int cmd_eval(int argc, char **argv)
                 fprintf(stderr, "smbrl eval: --epsilon must be in [0, 1]\n");
                 return 2;
             }
+        } else if (!strcmp(a, "--sample")) {
+            o.sample = 1;
         } else if (!strcmp(a, "--sticky") && has) {
             if (parse_double(argv[++i], 0, 1, &d) < 0) {
                 fprintf(stderr, "smbrl eval: --sticky must be in [0, 1]\n");
@@ -454,6 +458,12 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, "smbrl eval: %s\n", err);
         return 1;
     }
+    if (o.sample && strcmp(ci.algo, "ppo") != 0) {
+        fprintf(stderr, "smbrl eval: --sample needs a PPO checkpoint; %s is %s (use --epsilon)\n", file,
+                ci.algo);
+        nn_model_free(&m);
+        return 2;
+    }
     if (!o.task)
         o.task = ci.task;
     if ((o.record_dir && make_dir(o.record_dir) < 0) || (o.png_dir && make_dir(o.png_dir) < 0)) {
@@ -477,14 +487,16 @@ int cmd_eval(int argc, char **argv)
         json_string(o.task);
         printf(", \"actions\": ");
         json_string(ci.actions);
-        printf(", \"frame_skip\": %d, \"epsilon\": %.17g, \"sticky\": %.9g, \"seed\": %llu}\n",
-               ci.frame_skip, o.epsilon, (double)o.sticky, (unsigned long long)o.seed);
+        printf(", \"frame_skip\": %d, \"epsilon\": %.17g, \"sample\": %s, \"sticky\": %.9g, \"seed\": %llu}\n",
+               ci.frame_skip, o.epsilon, o.sample ? "true" : "false", (double)o.sticky,
+               (unsigned long long)o.seed);
     }
     else
         printf("checkpoint %s (step %lld, episode %lld, %s)\ntask %s, actions %s, frame skip %d, "
-               "epsilon %g, sticky %g, seed %llu\n",
+               "epsilon %g%s, sticky %g, seed %llu\n",
                file, (long long)ci.step, (long long)ci.episode, ci.model, o.task, ci.actions,
-               ci.frame_skip, o.epsilon, (double)o.sticky, (unsigned long long)o.seed);
+               ci.frame_skip, o.epsilon, o.sample ? ", sampled actions" : "", (double)o.sticky,
+               (unsigned long long)o.seed);
     int rc;
     if (o.all_stages) {
         rc = all_stages(&o, &ci, &m, &w);

@@ -465,7 +465,23 @@ static void ram_tiles_push(env *e, uint8_t *obs, int reset)
     memcpy(obs + (size_t)(ENV_STACK - 1) * ENV_TILES_SIZE, grid, ENV_TILES_SIZE);
 }
 
-int rec_play_episode(env *e, const nn_model *m, nn_work *w, double epsilon, rng *r,
+/* An action drawn from softmax(logits[0..n)). */
+static int sample_softmax(const float *logits, int n, rng *r)
+{
+    float mx = logits[argmax(logits, n)];
+    double p[256], sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += p[i] = exp((double)(logits[i] - mx));
+    double u = rng_uniform(r) * sum;
+    for (int i = 0; i < n - 1; i++) {
+        u -= p[i];
+        if (u < 0)
+            return i;
+    }
+    return n - 1;
+}
+
+int rec_play_episode(env *e, const nn_model *m, nn_work *w, double epsilon, int sample, rng *r,
                      long max_steps, rec_frame_fn fn, void *ctx, rec_episode *out, char *err,
                      size_t errlen)
 {
@@ -488,8 +504,12 @@ int rec_play_episode(env *e, const nn_model *m, nn_work *w, double epsilon, rng 
                  in, m->out_dim, c, h, wd, A);
         return -1;
     }
-    if (epsilon > 0.0 && !r) {
-        snprintf(err, errlen, "epsilon %.3g needs a random generator", epsilon);
+    if ((epsilon > 0.0 || sample) && !r) {
+        snprintf(err, errlen, "epsilon %.3g or sampling needs a random generator", epsilon);
+        return -1;
+    }
+    if (sample && !policy_value) {
+        snprintf(err, errlen, "only a policy network (PPO) can sample its actions");
         return -1;
     }
     nn_work own;
@@ -528,7 +548,7 @@ int rec_play_episode(env *e, const nn_model *m, nn_work *w, double epsilon, rng 
                 rc = -1;
                 goto done;
             }
-            a = argmax(q, A);
+            a = sample ? sample_softmax(q, A, r) : argmax(q, A);
         }
         float rew;
         int d;
@@ -613,7 +633,7 @@ int rec_record_episode_gif(const env_base *b, const nn_model *m, const rec_optio
     if (rec_gif_open(&c.gif, gif_path, NES_WIDTH, NES_HEIGHT + (opt->hud ? REC_HUD_HEIGHT : 0),
                      opt->scale, b->cfg.frame_skip, err, errlen) < 0)
         goto done;
-    rc = rec_play_episode(e, m, NULL, opt->epsilon, &r, opt->max_steps, gif_frame, &c, &ep, err,
+    rc = rec_play_episode(e, m, NULL, opt->epsilon, opt->sample, &r, opt->max_steps, gif_frame, &c, &ep, err,
                           errlen);
     char cerr[256];
     if (rec_gif_close(c.gif, cerr, sizeof cerr) < 0 && rc == 0) {

@@ -304,13 +304,14 @@ static void record_episode(sup *s, int64_t episodes)
     rec_options_default(&o);
     o.max_steps = 5000; /* bounds the pause of the supervisor loop */
     o.seed = s->a->seed + (uint64_t)episodes;
+    o.sample = train_is_ppo(s->a); /* the policy as trained; its argmax may stand still */
     rec_episode ep;
     if (rec_record_episode_gif(s->rec_base ? s->rec_base : s->base, &s->layout, &o, path, &ep, why,
                                sizeof why) < 0)
         say(s, "recording after %" PRId64 " episodes failed: %s", episodes, why);
     else
-        say(s, "recorded a greedy episode after %" PRId64 " episodes to %s: return %.1f, x %d%s", episodes, path,
-            ep.ret, ep.x_pos_max, ep.flag ? ", flag" : "");
+        say(s, "recorded a %s episode after %" PRId64 " episodes to %s: return %.1f, x %d%s",
+            o.sample ? "sampled" : "greedy", episodes, path, ep.ret, ep.x_pos_max, ep.flag ? ", flag" : "");
 }
 
 static int64_t file_step(const char *name, const char *prefix)
