@@ -555,14 +555,23 @@ static int reap(sup *s, int stopping, int *alive, char *err, size_t errlen)
 
 /* ---- the run --------------------------------------------------------------------------------- */
 
+/* The last 16 samples, stored at least `gap` seconds apart: a PPO worker steps for seconds
+ * and then learns for up to a minute without a step, so its rates need a window of minutes. */
 typedef struct rate_win {
     double t[16];
     int64_t steps[16], updates[16];
     int n;
+    double gap;
 } rate_win;
 
 static void rate_push(rate_win *r, double t, int64_t steps, int64_t updates, double *sps, double *ups)
 {
+    if (r->n > 0 && t - r->t[r->n - 1] < r->gap) {
+        double dt = t - r->t[0];
+        *sps = dt > 0 ? (double)(steps - r->steps[0]) / dt : 0;
+        *ups = dt > 0 ? (double)(updates - r->updates[0]) / dt : 0;
+        return;
+    }
     if (r->n == 16) {
         memmove(r->t, r->t + 1, sizeof r->t[0] * 15);
         memmove(r->steps, r->steps + 1, sizeof r->steps[0] * 15);
@@ -592,6 +601,7 @@ static void report(sup *s, rate_win *rw, int final)
     p.max_steps = s->a->max_steps;
     p.restarts = s->restarts;
     double now = mono();
+    rw->gap = train_is_ppo(s->a) ? 8.0 : 0.0;
     rate_push(rw, now, p.steps, p.updates, &p.steps_per_s, &p.updates_per_s);
     p.epsilon = mean_epsilon(s);
     if (train_is_ppo(s->a)) {
