@@ -25,75 +25,15 @@
 #include "smbrl/safetensors.h"
 #include "smbrl/tblog.h"
 #include "smbrl/train.h"
+#include "proc_testlib.h"
 #include "testlib.h"
 
 static const char *smbrl_bin, *work, *roms;
 
-static int file_has(const char *path, const char *needle)
-{
-    char *s = testlib_read_file(path, NULL);
-    int r = s && strstr(s, needle);
-    free(s);
-    return r;
-}
-
-static int exists(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0;
-}
-
 /* Starts smbrl with args (NULL-terminated), output in <work>/<tag>.out/.err. */
-static pid_t start(const char *tag, const char *const *args)
-{
-    char out[1024], errp[1024];
-    snprintf(out, sizeof out, "%s/%s.out", work, tag);
-    snprintf(errp, sizeof errp, "%s/%s.err", work, tag);
-    pid_t p = fork();
-    if (p == 0) {
-        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fe = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        char *argv[64];
-        int n = 0;
-        argv[n++] = (char *)smbrl_bin;
-        for (int i = 0; args[i] && n < 63; i++)
-            argv[n++] = (char *)args[i];
-        argv[n] = NULL;
-        execv(smbrl_bin, argv);
-        _exit(127);
-    }
-    return p;
-}
+static pid_t start(const char *tag, const char *const *args) { return proc_start(smbrl_bin, work, tag, args); }
 
-/* Exit code, or 128 + signal. */
-static int finish(pid_t p)
-{
-    int st;
-    if (waitpid(p, &st, 0) < 0)
-        return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static int run(const char *tag, const char *const *args) { return finish(start(tag, args)); }
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* Waits until path exists (or the timeout passes). */
-static int wait_for(const char *path, const char *needle, double timeout_s)
-{
-    for (double t = 0; t < timeout_s; t += 0.1) {
-        if (needle ? file_has(path, needle) : exists(path))
-            return 1;
-        sleep_ms(100);
-    }
-    return 0;
-}
+static int run(const char *tag, const char *const *args) { return proc_finish(start(tag, args)); }
 
 static int ev_count(void *user, const tblog_event *ev)
 {
@@ -190,7 +130,7 @@ static void case_run(void)
     CHECK_EQ_INT(run("run", args), 0);
     char out[1200];
     snprintf(out, sizeof out, "%s/run.out", work);
-    CHECK(file_has(out, "time in workers"));
+    CHECK(testlib_file_has(out, "time in workers"));
 
     /* checkpoints: the last K model files, best, and each loads */
     char latest[1200];
@@ -206,7 +146,7 @@ static void case_run(void)
     int n_models = 0;
     for (int s = 0; s <= 800; s++) {
         ckpt_model_path(path, sizeof path, dir, s);
-        n_models += exists(path);
+        n_models += testlib_exists(path);
     }
     CHECK(n_models >= 3 && n_models <= CKPT_KEEP);
 
@@ -233,10 +173,10 @@ static void case_run(void)
 
     check_events(dir, 0, 1);
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    CHECK(file_has(path, "\"loss\":"));
+    CHECK(testlib_file_has(path, "\"loss\":"));
     snprintf(path, sizeof path, "%s/train.log", dir);
-    CHECK(file_has(path, "worker 1 started"));
-    CHECK(file_has(path, "finished at step"));
+    CHECK(testlib_file_has(path, "worker 1 started"));
+    CHECK(testlib_file_has(path, "finished at step"));
 }
 
 static void case_kill(void)
@@ -248,7 +188,7 @@ static void case_kill(void)
     const char *args[64];
     build_args(args, dir, extra);
     pid_t p = start("kill", args);
-    CHECK(wait_for(log, "worker 1 started", 30));
+    CHECK(testlib_wait_for(log, "worker 1 started", 30));
     char *s = testlib_read_file(log, NULL);
     int pid = 0;
     const char *at = s ? strstr(s, "worker 1 started (pid ") : NULL;
@@ -257,15 +197,15 @@ static void case_kill(void)
     free(s);
     CHECK(pid > 0);
     /* into learning (and perhaps holding the lock) before the kill */
-    CHECK(wait_for(log, "checkpoint: step", 60));
+    CHECK(testlib_wait_for(log, "checkpoint: step", 60));
     if (pid > 0)
         CHECK(kill(pid, SIGKILL) == 0);
-    CHECK_EQ_INT(finish(p), 0);
+    CHECK_EQ_INT(proc_finish(p), 0);
     char needle[128];
     snprintf(needle, sizeof needle, "worker 1 (pid %d) was killed by signal 9", pid);
-    CHECK(file_has(log, needle));
-    CHECK(file_has(log, "restarting it from the shared model (restart 1)"));
-    CHECK(file_has(log, "finished at step"));
+    CHECK(testlib_file_has(log, needle));
+    CHECK(testlib_file_has(log, "restarting it from the shared model (restart 1)"));
+    CHECK(testlib_file_has(log, "finished at step"));
     char st[1200];
     CHECK(latest_state(dir, st, sizeof st) >= 600);
     int64_t cnt[TRAIN_MAX_WORKERS][3];
@@ -312,12 +252,12 @@ static void case_resume(void)
     const char *args[64];
     build_args(args, dir, extra);
     pid_t p = start("resume1", args);
-    CHECK(wait_for(log, "checkpoint: step", 60));
-    sleep_ms(1500); /* past burn-in: Adam moments are non-zero */
+    CHECK(testlib_wait_for(log, "checkpoint: step", 60));
+    testlib_sleep_ms(1500); /* past burn-in: Adam moments are non-zero */
     CHECK(kill(p, SIGINT) == 0);
-    CHECK_EQ_INT(finish(p), 0);
-    CHECK(file_has(log, "SIGINT: stopping the workers"));
-    CHECK(file_has(log, "stopped by signal"));
+    CHECK_EQ_INT(proc_finish(p), 0);
+    CHECK(testlib_file_has(log, "SIGINT: stopping the workers"));
+    CHECK(testlib_file_has(log, "stopped by signal"));
     char st[1200], saved[1300];
     int64_t S = latest_state(dir, st, sizeof st);
     CHECK(S > 200);
@@ -353,10 +293,10 @@ static void case_resume(void)
     char st3[1200];
     int64_t S3 = latest_state(dir, st3, sizeof st3);
     CHECK(S3 >= S + 150);
-    CHECK(file_has(log, "resumed training"));
+    CHECK(testlib_file_has(log, "resumed training"));
     char from[128];
     snprintf(from, sizeof from, "from step %" PRId64, S);
-    CHECK(file_has(log, from));
+    CHECK(testlib_file_has(log, from));
     ckpt_info i3;
     char m3[1200];
     ckpt_model_path(m3, sizeof m3, dir, S3);
@@ -376,14 +316,14 @@ static void case_sigint2(void)
     const char *args[64];
     build_args(args, dir, extra);
     pid_t p = start("sigint2", args);
-    CHECK(wait_for(log, "checkpoint: step", 60));
-    sleep_ms(300);
+    CHECK(testlib_wait_for(log, "checkpoint: step", 60));
+    testlib_sleep_ms(300);
     CHECK(kill(p, SIGINT) == 0);
-    CHECK(wait_for(log, "SIGINT: stopping", 10));
+    CHECK(testlib_wait_for(log, "SIGINT: stopping", 10));
     CHECK(kill(p, SIGINT) == 0);
-    int rc = finish(p);
+    int rc = proc_finish(p);
     CHECK(rc == 128 + SIGINT || rc == 0); /* 0 only if the final checkpoint beat the second signal */
-    sleep_ms(300); /* the workers follow their parent (PR_SET_PDEATHSIG) */
+    testlib_sleep_ms(300); /* the workers follow their parent (PR_SET_PDEATHSIG) */
     char cmd[2048], line[1200];
     snprintf(cmd, sizeof cmd, "ls %s/*.safetensors", dir);
     FILE *ls = popen(cmd, "r");
@@ -410,14 +350,14 @@ static void expect_fail(const char *tag, const char *const *args, int code, cons
     char e[1200], o[1200];
     snprintf(e, sizeof e, "%s/%s.err", work, tag);
     snprintf(o, sizeof o, "%s/%s.out", work, tag);
-    if (rc != code || !file_has(e, msg)) {
+    if (rc != code || !testlib_file_has(e, msg)) {
         char *s = testlib_read_file(e, NULL);
         fprintf(stderr, "%s: exit %d (want %d), stderr: %s (want '%s')\n", tag, rc, code, s ? s : "",
                 msg);
         free(s);
         testlib_failures++;
     }
-    CHECK(!file_has(o, "worker 0 started"));
+    CHECK(!testlib_file_has(o, "worker 0 started"));
     char *s = testlib_read_file(e, NULL);
     int lines = 0;
     for (const char *c = s; c && *c; c++)
@@ -486,7 +426,7 @@ static void case_errors(void)
     char e[1200];
     snprintf(e, sizeof e, "%s/render.err", work);
     CHECK_EQ_INT(rc, 2);
-    CHECK(file_has(e, "needs a display") || file_has(e, "needs SDL2"));
+    CHECK(testlib_file_has(e, "needs a display") || testlib_file_has(e, "needs SDL2"));
     /* --help documents the seed's flags */
     const char *a13[] = {"train", "--help", NULL};
     CHECK_EQ_INT(run("help", a13), 0);
@@ -495,7 +435,7 @@ static void case_errors(void)
                            "--sync-every", "--save-every", "--resume", "--max-steps",
                            "--threads-per-process", "--target-sync-every", "--exploration-decay"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
-        CHECK(file_has(e, flags[i]));
+        CHECK(testlib_file_has(e, flags[i]));
     /* no ROM anywhere */
     unsetenv("SMBRL_ROM_DIR");
     unsetenv("SMBRL_ROM");
@@ -518,7 +458,7 @@ int main(int argc, char **argv)
     if (!roms || !*roms)
         TEST_SKIP("SMBRL_ROM_DIR is not set");
     snprintf(rom, sizeof rom, "%s/super-mario-bros.nes", roms);
-    if (!exists(rom))
+    if (!testlib_exists(rom))
         TEST_SKIP("no super-mario-bros.nes under SMBRL_ROM_DIR");
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", work, work);

@@ -36,74 +36,16 @@
 #include "smbrl/safetensors.h"
 #include "smbrl/tblog.h"
 #include "smbrl/train.h"
+#include "proc_testlib.h"
 #include "testlib.h"
 #include "train/train_internal.h"
 
 static const char *smbrl_bin, *work, *roms;
 
-static int file_has(const char *path, const char *needle)
-{
-    char *s = testlib_read_file(path, NULL);
-    int r = s && strstr(s, needle);
-    free(s);
-    return r;
-}
-
-static int exists(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0;
-}
-
 /* Starts smbrl with args (NULL-terminated), output in <work>/<tag>.out/.err. */
-static pid_t start(const char *tag, const char *const *args)
-{
-    char out[1024], errp[1024];
-    snprintf(out, sizeof out, "%s/%s.out", work, tag);
-    snprintf(errp, sizeof errp, "%s/%s.err", work, tag);
-    pid_t p = fork();
-    if (p == 0) {
-        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fe = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        char *argv[80];
-        int n = 0;
-        argv[n++] = (char *)smbrl_bin;
-        for (int i = 0; args[i] && n < 79; i++)
-            argv[n++] = (char *)args[i];
-        argv[n] = NULL;
-        execv(smbrl_bin, argv);
-        _exit(127);
-    }
-    return p;
-}
+static pid_t start(const char *tag, const char *const *args) { return proc_start(smbrl_bin, work, tag, args); }
 
-static int finish(pid_t p)
-{
-    int st;
-    if (waitpid(p, &st, 0) < 0)
-        return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static int run(const char *tag, const char *const *args) { return finish(start(tag, args)); }
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int wait_for(const char *path, const char *needle, double timeout_s)
-{
-    for (double t = 0; t < timeout_s; t += 0.1) {
-        if (needle ? file_has(path, needle) : exists(path))
-            return 1;
-        sleep_ms(100);
-    }
-    return 0;
-}
+static int run(const char *tag, const char *const *args) { return proc_finish(start(tag, args)); }
 
 /* What the events file holds: counts of tags and the largest approx KL / clip fraction. */
 typedef struct ev_sum {
@@ -273,11 +215,11 @@ static void check_ppo_run(const char *dir, const char *obs, const char *model, i
      * moves away from the rollout's; without them every ratio stays 1 (to rounding) */
     CHECK(ev.max_kl > 1e-7f); /* rounding of the stored log-probabilities gives ~1e-16 */
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    CHECK(file_has(path, "\"approx_kl\":"));
+    CHECK(testlib_file_has(path, "\"approx_kl\":"));
     snprintf(path, sizeof path, "%s/train.log", dir);
-    CHECK(file_has(path, "ppo on"));
-    CHECK(file_has(path, "worker 1 started"));
-    CHECK(file_has(path, "finished at step"));
+    CHECK(testlib_file_has(path, "ppo on"));
+    CHECK(testlib_file_has(path, "worker 1 started"));
+    CHECK(testlib_file_has(path, "finished at step"));
 
     /* smbrl eval loads the run and plays it greedily */
     char tag[64];
@@ -286,8 +228,8 @@ static void check_ppo_run(const char *dir, const char *obs, const char *model, i
                         "--max-steps", "60", NULL};
     CHECK_EQ_INT(run(tag, ea), 0);
     snprintf(path, sizeof path, "%s/%s.out", work, tag);
-    CHECK(file_has(path, model));
-    CHECK(file_has(path, "flag rate"));
+    CHECK(testlib_file_has(path, model));
+    CHECK(testlib_file_has(path, "flag rate"));
 }
 
 static void case_pixels(void)
@@ -348,19 +290,19 @@ static void case_tiles(void)
                         "--max-steps", "60", NULL};
     CHECK_EQ_INT(run("eval_dqn_tiles", eb), 0);
     snprintf(path, sizeof path, "%s/eval_dqn_tiles.out", work);
-    CHECK(file_has(path, "flag rate"));
+    CHECK(testlib_file_has(path, "flag rate"));
     /* --sample needs a policy network */
     const char *ec[] = {"eval", "--checkpoint", dq, "--rom", roms, "--episodes", "1", "--sample", NULL};
     CHECK_EQ_INT(run("eval_dqn_sample", ec), 2);
     snprintf(path, sizeof path, "%s/eval_dqn_sample.err", work);
-    CHECK(file_has(path, "--sample needs a PPO checkpoint"));
+    CHECK(testlib_file_has(path, "--sample needs a PPO checkpoint"));
 
     const char *es[] = {"eval", "--checkpoint", dir, "--rom", roms, "--episodes", "2",
                         "--max-steps", "80", "--json", "--sample", NULL};
     CHECK_EQ_INT(run("eval_sample", es), 0);
     snprintf(path, sizeof path, "%s/eval_sample.out", work);
-    CHECK(file_has(path, "{\"episode\": 2,"));
-    CHECK(file_has(path, "\"sample\": true"));
+    CHECK(testlib_file_has(path, "{\"episode\": 2,"));
+    CHECK(testlib_file_has(path, "\"sample\": true"));
 }
 
 /* Tensors and counters of two state files must match exactly. */
@@ -411,12 +353,12 @@ static void case_resume(void)
     const char *args[80];
     build_args(args, dir, extra);
     pid_t p = start("resume1", args);
-    CHECK(wait_for(log, "checkpoint: step", 60));
-    sleep_ms(500);
+    CHECK(testlib_wait_for(log, "checkpoint: step", 60));
+    testlib_sleep_ms(500);
     CHECK(kill(p, SIGINT) == 0);
-    CHECK_EQ_INT(finish(p), 0);
-    CHECK(file_has(log, "SIGINT: stopping the workers"));
-    CHECK(file_has(log, "stopped by signal"));
+    CHECK_EQ_INT(proc_finish(p), 0);
+    CHECK(testlib_file_has(log, "SIGINT: stopping the workers"));
+    CHECK(testlib_file_has(log, "stopped by signal"));
     char st[1200], saved[1300];
     int64_t S = latest_state(dir, st, sizeof st);
     CHECK(S > 500);
@@ -443,10 +385,10 @@ static void case_resume(void)
     char st3[1200];
     int64_t S3 = latest_state(dir, st3, sizeof st3);
     CHECK(S3 >= S + 400);
-    CHECK(file_has(log, "resumed training"));
+    CHECK(testlib_file_has(log, "resumed training"));
     char from[128];
     snprintf(from, sizeof from, "from step %" PRId64, S);
-    CHECK(file_has(log, from));
+    CHECK(testlib_file_has(log, from));
     CHECK(meta_i64(st3, "adam_step") > adam0);
     ckpt_info i3;
     char m3[1200];
@@ -462,13 +404,13 @@ static void expect_fail(const char *tag, const char *const *args, int code, cons
     char e[1200], o[1200];
     snprintf(e, sizeof e, "%s/%s.err", work, tag);
     snprintf(o, sizeof o, "%s/%s.out", work, tag);
-    if (rc != code || !file_has(e, msg)) {
+    if (rc != code || !testlib_file_has(e, msg)) {
         char *s = testlib_read_file(e, NULL);
         fprintf(stderr, "%s: exit %d (want %d), stderr: %s (want '%s')\n", tag, rc, code, s ? s : "", msg);
         free(s);
         testlib_failures++;
     }
-    CHECK(!file_has(o, "worker 0 started"));
+    CHECK(!testlib_file_has(o, "worker 0 started"));
     char *s = testlib_read_file(e, NULL);
     int lines = 0;
     for (const char *c = s; c && *c; c++)
@@ -508,7 +450,7 @@ static void case_errors(void)
                            "--ppo-epochs", "--ppo-minibatches", "--gae-lambda", "--clip", "--ent-coef",
                            "--vf-coef", "--value-clip", "--norm-adv", "--max-grad-norm", "--lr-schedule"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
-        CHECK(file_has(e, flags[i]));
+        CHECK(testlib_file_has(e, flags[i]));
 }
 
 static void case_sync(void)
@@ -650,7 +592,7 @@ static void case_replay(void)
     CHECK(S >= 2000);
     for (int w = 0; w < 2; w++) {
         snprintf(path, sizeof path, "%s/replay_%" PRId64 "_w%d.bin", dir, S, w);
-        CHECK(exists(path));
+        CHECK(testlib_exists(path));
     }
     CHECK_EQ_INT((int)meta_i64(st, "replay_workers"), 2);
     int64_t p0 = pushes(dir, 0), p1 = pushes(dir, 1);
@@ -669,20 +611,20 @@ static void case_replay(void)
             pushes(dir, 0), pushes(dir, 1));
     CHECK(pushes(dir, 0) > p0 && pushes(dir, 1) > p1);
     snprintf(path, sizeof path, "%s/train.log", dir);
-    CHECK(file_has(path, "worker 0 starts from the replay memory"));
-    CHECK(file_has(path, "worker 1 had started from"));
+    CHECK(testlib_file_has(path, "worker 0 starts from the replay memory"));
+    CHECK(testlib_file_has(path, "worker 1 had started from"));
     int64_t S2 = latest_state(dir, st, sizeof st);
     CHECK(S2 >= S + 600);
     snprintf(path, sizeof path, "%s/replay_%" PRId64 "_w0.bin", dir, S2);
-    CHECK(exists(path));
+    CHECK(testlib_exists(path));
     snprintf(path, sizeof path, "%s/replay_%" PRId64 "_w0.bin", dir, S);
-    CHECK(!exists(path)); /* the older state's memories were replaced */
+    CHECK(!testlib_exists(path)); /* the older state's memories were replaced */
 
     const char *r2[] = {"train", "--resume", copy, "--max-steps", smax, "--quiet", NULL};
     CHECK_EQ_INT(run("replay3", r2), 0);
     CHECK(pushes(copy, 0) == p0 && pushes(copy, 1) == p1);
     snprintf(path, sizeof path, "%s/train.log", copy);
-    CHECK(file_has(path, "is missing; it burns in again"));
+    CHECK(testlib_file_has(path, "is missing; it burns in again"));
 }
 
 int main(int argc, char **argv)
@@ -700,7 +642,7 @@ int main(int argc, char **argv)
     if (!roms || !*roms)
         TEST_SKIP("SMBRL_ROM_DIR is not set");
     snprintf(rom, sizeof rom, "%s/super-mario-bros.nes", roms);
-    if (!exists(rom))
+    if (!testlib_exists(rom))
         TEST_SKIP("no super-mario-bros.nes under SMBRL_ROM_DIR");
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", work, work);
