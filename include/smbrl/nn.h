@@ -194,6 +194,8 @@ int nn_spec_add(nn_spec *s, nn_kind kind, int out, int kernel, int stride, int p
 /* The tutorial's MarioNet (Nature-DQN): conv 32 8/4, conv 64 4/2, conv 64 3/1, fc 512, fc A,
  * for (in_c,in_h,in_w) = (4,84,84); dueling replaces the last fc by a dueling head. */
 void nn_spec_marionet(nn_spec *s, int in_c, int in_h, int in_w, int actions, int dueling);
+/* MarioNet without its head: the Nature-DQN trunk up to fc 512 + ReLU, for other heads. */
+void nn_spec_nature_trunk(nn_spec *s, int in_c, int in_h, int in_w);
 /* A multilayer perceptron over uint8 feature vectors (in_features,1,1). */
 void nn_spec_mlp(nn_spec *s, int in_features, const int *hidden, int num_hidden, int actions);
 /* The small PPO trunk: 4 x (conv 32 3x3 stride 2 pad 1, ReLU), flatten, then the

@@ -26,7 +26,7 @@ int nn_spec_add(nn_spec *s, nn_kind kind, int out, int kernel, int stride, int p
     return 0;
 }
 
-void nn_spec_marionet(nn_spec *s, int in_c, int in_h, int in_w, int actions, int dueling)
+void nn_spec_nature_trunk(nn_spec *s, int in_c, int in_h, int in_w)
 {
     nn_spec_init(s, in_c, in_h, in_w);
     nn_spec_add(s, NN_CONV2D, 32, 8, 4, 0);
@@ -38,6 +38,11 @@ void nn_spec_marionet(nn_spec *s, int in_c, int in_h, int in_w, int actions, int
     nn_spec_add(s, NN_FLATTEN, 0, 0, 0, 0);
     nn_spec_add(s, NN_LINEAR, 512, 0, 0, 0);
     nn_spec_add(s, NN_RELU, 0, 0, 0, 0);
+}
+
+void nn_spec_marionet(nn_spec *s, int in_c, int in_h, int in_w, int actions, int dueling)
+{
+    nn_spec_nature_trunk(s, in_c, in_h, in_w);
     nn_spec_add(s, dueling ? NN_DUELING : NN_LINEAR, actions, 0, 0, 0);
 }
 

@@ -34,16 +34,7 @@ int train_net_spec(const char *algo, const char *obs, const char *net, int dueli
     char name[32];
     if (!strcmp(net, "nature")) {
         if (is_ppo) {
-            nn_spec_init(spec, in_c, in_h, in_w);
-            nn_spec_add(spec, NN_CONV2D, 32, 8, 4, 0);
-            nn_spec_add(spec, NN_RELU, 0, 0, 0, 0);
-            nn_spec_add(spec, NN_CONV2D, 64, 4, 2, 0);
-            nn_spec_add(spec, NN_RELU, 0, 0, 0, 0);
-            nn_spec_add(spec, NN_CONV2D, 64, 3, 1, 0);
-            nn_spec_add(spec, NN_RELU, 0, 0, 0, 0);
-            nn_spec_add(spec, NN_FLATTEN, 0, 0, 0, 0);
-            nn_spec_add(spec, NN_LINEAR, 512, 0, 0, 0);
-            nn_spec_add(spec, NN_RELU, 0, 0, 0, 0);
+            nn_spec_nature_trunk(spec, in_c, in_h, in_w);
             nn_spec_add(spec, NN_POLICY_VALUE, actions, 0, 0, 0);
             strcpy(name, "ppo-nature");
         } else {
