@@ -196,6 +196,86 @@ static void fetch_full_line(nes *n)
     p->v = (uint16_t)(v ^ 0x400);
 }
 
+/* Pattern bytes to eight pixels, one byte each, leftmost (bit 7) first: a low
+ * plane byte gives bit 0 and the high plane bit 1 of each pixel, and both set
+ * bits 2-3 where the pixel is opaque, so that `lo | hi` masked with a palette's
+ * 0x03 | pal << 2 in every byte is the palette-RAM index (0 where transparent). */
+#define SPREAD8(b) ((((((uint64_t)(b) * 0x0101010101010101ull) & 0x0102040810204080ull) + 0x7F7F7F7F7F7F7F7Full) & \
+                     0x8080808080808080ull) >> 7)
+#define SPREAD_ROW4(m, b) m(b), m((b) + 1), m((b) + 2), m((b) + 3)
+#define SPREAD_ROW16(m, b) SPREAD_ROW4(m, b), SPREAD_ROW4(m, (b) + 4), SPREAD_ROW4(m, (b) + 8), SPREAD_ROW4(m, (b) + 12)
+#define SPREAD_ROW64(m, b) SPREAD_ROW16(m, b), SPREAD_ROW16(m, (b) + 16), SPREAD_ROW16(m, (b) + 32), SPREAD_ROW16(m, (b) + 48)
+#define SPREAD_ALL(m) SPREAD_ROW64(m, 0), SPREAD_ROW64(m, 64), SPREAD_ROW64(m, 128), SPREAD_ROW64(m, 192)
+#define SPREAD_LO(b) (SPREAD8(b) * 0x0D)
+#define SPREAD_HI(b) (SPREAD8(b) * 0x0E)
+static const uint64_t spread_lo[256] = {SPREAD_ALL(SPREAD_LO)};
+static const uint64_t spread_hi[256] = {SPREAD_ALL(SPREAD_HI)};
+
+/* Row `pat` (fine Y applied) of background tile `tile`, in palette mask m. */
+static inline uint64_t bg_word(const uint8_t *pat, unsigned tile, uint64_t m)
+{
+    const uint8_t *t = pat + tile * 16;
+    return (spread_lo[t[0]] | spread_hi[t[8]]) & m;
+}
+
+static inline void store_word(uint8_t *dst, uint64_t w) { memcpy(dst, &w, 8); }
+
+/* 0x03 | palette << 2 in every byte. */
+static const uint64_t bg_palette_mask[4] = {0x0303030303030303ull, 0x0707070707070707ull, 0x0B0B0B0B0B0B0B0Bull,
+                                            0x0F0F0F0F0F0F0F0Full};
+
+/* fetch_full_line for a rendered line whose background is on, with the tiles
+ * decoded as they are fetched: bg gets the palette-RAM indices of slots 0-33
+ * (slots 0 and 1 from the previous line's fetches), the fetch buffers keep
+ * slots 0 and 1 only. Returns 0, having done nothing, when the pattern table
+ * is not one contiguous block (fetch_full_line then does the work). */
+static int fetch_decode_line(nes *n, uint8_t *bg)
+{
+    struct ppu *p = &n->ppu;
+    uint16_t v = p->v;
+    unsigned table = (p->ctrl & CTRL_BG_TABLE) ? 0x1000 : 0;
+    const uint8_t *const *chr = (const uint8_t *const *)n->host.chr;
+    const uint8_t *bank = chr[table >> 10];
+    if (chr[(table >> 10) + 1] != bank + 1024 || chr[(table >> 10) + 2] != bank + 2048 ||
+        chr[(table >> 10) + 3] != bank + 3072)
+        return 0;
+    const uint64_t *pm = bg_palette_mask;
+    for (int s = 0; s < 2; s++)
+        store_word(bg + 8 * s, (spread_lo[p->tile_lo[s]] | spread_hi[p->tile_hi[s]]) & pm[p->tile_pal[s] & 3]);
+    unsigned cy = (v >> 5) & 31, cx = v & 31;
+    const uint8_t *pat = bank + ((v >> 12) & 7);
+    unsigned ntsel = (v >> 10) & 3;
+    uint8_t *out = bg + 16;
+    unsigned left = 32;
+    while (left) {
+        const uint8_t *page = n->host.nt[ntsel];
+        const uint8_t *row = page + cy * 32, *attr_row = page + 0x3C0 + (cy >> 2) * 8;
+        unsigned ashift = (cy & 2) << 1;
+        unsigned run = 32 - cx < left ? 32 - cx : left;
+        unsigned i = 0;
+        /* One attribute byte covers four tiles: single tiles up to such a
+         * group, groups of four (two palettes), single tiles after. */
+        for (; i < run && (cx & 3); i++, cx++)
+            store_word(out + 8 * i, bg_word(pat, row[cx], pm[(attr_row[cx >> 2] >> (ashift | (cx & 2))) & 3]));
+        for (; i + 4 <= run; i += 4, cx += 4) {
+            unsigned a = attr_row[cx >> 2] >> ashift;
+            uint64_t m0 = pm[a & 3], m1 = pm[(a >> 2) & 3];
+            store_word(out + 8 * i, bg_word(pat, row[cx], m0));
+            store_word(out + 8 * i + 8, bg_word(pat, row[cx + 1], m0));
+            store_word(out + 8 * i + 16, bg_word(pat, row[cx + 2], m1));
+            store_word(out + 8 * i + 24, bg_word(pat, row[cx + 3], m1));
+        }
+        for (; i < run; i++, cx++)
+            store_word(out + 8 * i, bg_word(pat, row[cx], pm[(attr_row[cx >> 2] >> (ashift | (cx & 2))) & 3]));
+        out += 8 * run;
+        left -= run;
+        cx = 0;
+        ntsel ^= 1;
+    }
+    p->v = (uint16_t)(v ^ 0x400);
+    return 1;
+}
+
 static void fetch_line_tiles(nes *n, int lo, int hi)
 {
     struct ppu *p = &n->ppu;
@@ -554,29 +634,52 @@ static void map_palette(uint8_t *row, const uint8_t *idx, const uint8_t *pal)
         row[x] = pal[idx[x]];
 }
 
-/* A whole line at once: background decoded eight pixels per 64-bit word into
- * palette-RAM indices, sprites laid over the columns they cover, then one
- * palette lookup per pixel. Equal to draw_pixels_reference (test_ppu_render). */
-static void draw_line_fast(nes *n, int line)
+/* The background of a whole line as palette-RAM indices, 34 slots of 8 pixels
+ * (pixel x at bg[x + fine x]), from the fetch buffers. */
+static void decode_bg(const struct ppu *p, uint8_t *bg)
 {
-    struct ppu *p = &n->ppu;
-    uint8_t bg[34 * 8];
-    int bg_on = p->mask & MASK_BG, spr_on = p->mask & MASK_SPR;
-    if (bg_on && decode_tiles(bg, p)) {
-        if (!(p->mask & MASK_BG_LEFT))
-            memset(bg + p->x, 0, 8);
-    } else if (bg_on) {
+    if (!(p->mask & MASK_BG)) {
+        memset(bg, 0, 34 * 8);
+        return;
+    }
+    if (!decode_tiles(bg, p)) {
         for (int slot = 0; slot < 33; slot++) {
             uint64_t c = spread_bits(p->tile_lo[slot]) | (spread_bits(p->tile_hi[slot]) << 1);
             uint64_t opaque = ((c | (c >> 1)) & 0x0101010101010101ull) * 0xFF;
             uint64_t word = c | ((uint64_t)(p->tile_pal[slot] << 2) * 0x0101010101010101ull & opaque);
             memcpy(bg + slot * 8, &word, 8);
         }
-        if (!(p->mask & MASK_BG_LEFT))
-            memset(bg + p->x, 0, 8);
-    } else {
-        memset(bg, 0, sizeof bg);
     }
+    if (!(p->mask & MASK_BG_LEFT))
+        memset(bg + p->x, 0, 8);
+}
+
+/* Sprite-0 hit over the whole line against the composed background indices
+ * (idx[x] & 3 is the background colour): sprite0_hit_test(p, 0, 256), where
+ * the left-column clip that idx has is outside the tested range anyway. */
+static void sprite0_hit_test_line(struct ppu *p, const uint8_t *idx)
+{
+    int sx = p->sprites[0].x;
+    int a = sx, b = sx + 8 > 255 ? 255 : sx + 8;
+    if (!(p->mask & MASK_BG_LEFT) || !(p->mask & MASK_SPR_LEFT))
+        if (a < 8)
+            a = 8;
+    for (int x = a; x < b; x++) {
+        int bit = 7 - (x - sx);
+        if ((((p->sprites[0].lo | p->sprites[0].hi) >> bit) & 1) && (idx[x] & 3)) {
+            p->status |= STATUS_HIT;
+            return;
+        }
+    }
+}
+
+/* A whole line at once from its decoded background: sprites laid over the
+ * columns they cover, then one palette lookup per pixel. With decode_bg, equal
+ * to draw_pixels_reference (test_ppu_render). */
+static void compose_line(nes *n, int line, uint8_t *bg)
+{
+    struct ppu *p = &n->ppu;
+    int bg_on = p->mask & MASK_BG, spr_on = p->mask & MASK_SPR;
     uint8_t *idx = bg + p->x;
     uint8_t pal[32];
     uint8_t gray = (p->mask & MASK_GRAY) ? 0x30 : 0x3F;
@@ -602,8 +705,15 @@ static void draw_line_fast(nes *n, int line)
             }
         }
         if (p->sprite0_on_line && !(p->status & STATUS_HIT) && bg_on)
-            sprite0_hit_test(p, 0, 256);
+            sprite0_hit_test_line(p, idx);
     }
+}
+
+static void draw_line_fast(nes *n, int line)
+{
+    uint8_t bg[34 * 8];
+    decode_bg(&n->ppu, bg);
+    compose_line(n, line, bg);
 }
 
 /* Composes the pixels of the current line that ran since the last flush. Called
@@ -792,6 +902,38 @@ static void run_line_skipped(nes *n, int line)
     }
 }
 
+/* A whole visible line of a rendered frame with rendering on: run_segment(n, 0,
+ * 341) in the same order (fetches, evaluation, overflow flag, sprite-0 hit and
+ * composition, dot 257, the next line's first two tiles), with the background
+ * decoded as it is fetched. */
+static void run_line_rendered(nes *n, int line)
+{
+    struct ppu *p = &n->ppu;
+    uint8_t bg[34 * 8];
+    p->emphasis[line] = p->mask >> 5;
+    if (!((p->mask & MASK_BG) && fetch_decode_line(n, bg))) {
+        fetch_full_line(n);
+        decode_bg(p, bg);
+    } else if (!(p->mask & MASK_BG_LEFT)) {
+        memset(bg + p->x, 0, 8);
+    }
+    increment_y(p);
+    evaluate_sprites(p, line);
+    if (p->overflow_dot >= 0) {
+        p->status |= STATUS_OVERFLOW;
+        p->overflow_dot = -1;
+    }
+    compose_line(n, line, bg);
+    p->pixels_from = p->pixels_to = 256;
+    p->v = (uint16_t)((p->v & ~0x041F) | (p->t & 0x041F));
+    fetch_sprites(n, line);
+    p->oam_addr = 0;
+    fetch_tile(n, 0);
+    increment_x(p);
+    fetch_tile(n, 1);
+    increment_x(p);
+}
+
 /* Whole visible lines of a skipped frame, from `line` on while the catch-up to
  * `target` covers them, on which no sprite matters: no sprite-0 hit test
  * (sprite 0 is not on the line, nor on the next one) and fewer than eight
@@ -860,6 +1002,12 @@ void ppu_catch_up(nes *n, uint64_t target)
                     }
                 }
                 run_line_skipped(n, line);
+                p->clock += 341;
+                p->scanline = line + 1;
+                continue;
+            }
+            if (line < 240 && n->host.pixels && rendering(p) && !n->host.reference_render) {
+                run_line_rendered(n, line);
                 p->clock += 341;
                 p->scanline = line + 1;
                 continue;
