@@ -131,6 +131,8 @@ void env_obs_process_ref(const env_obs_tables *t, const uint8_t *pixels, const u
 #if defined(__SSE2__)
 #include <emmintrin.h>
 
+_Static_assert(ENV_OBS_W % 4 == 0 && ENV_OBS_H % 4 == 0, "horizontal_sse2 works in blocks of four rows and columns");
+
 /* The horizontal pass of env_obs_process for four output rows at a time: the
  * rows are transposed in 4x4 blocks so that one SSE lane holds one row, and each
  * lane then computes w[0]*g[0] + w[1]*g[1] + ... in the scalar loop's order, so
@@ -138,8 +140,10 @@ void env_obs_process_ref(const env_obs_tables *t, const uint8_t *pixels, const u
 static void horizontal_sse2(const env_obs_tables *t, float (*v)[NES_WIDTH], uint8_t *out)
 {
     float col[NES_WIDTH][4];
-    uint32_t res[ENV_OBS_W]; /* the four rows' bytes of one output column */
+    __m128i res[ENV_OBS_W + 12]; /* per output column the four rows' values; padded to whole groups of 16 */
     const __m128 half = _mm_set1_ps(0.5f);
+    for (int ox = ENV_OBS_W; ox < ENV_OBS_W + 12; ox++)
+        res[ox] = _mm_setzero_si128();
     for (int oy = 0; oy < ENV_OBS_H; oy += 4) {
         for (int x = 0; x < NES_WIDTH; x += 4) {
             __m128 r0 = _mm_loadu_ps(v[oy] + x), r1 = _mm_loadu_ps(v[oy + 1] + x);
@@ -154,17 +158,42 @@ static void horizontal_sse2(const env_obs_tables *t, float (*v)[NES_WIDTH], uint
             const float (*gx)[4] = col + t->x0[ox];
             const float *w = t->wx[ox];
             __m128 acc = _mm_mul_ps(_mm_set1_ps(w[0]), _mm_loadu_ps(gx[0]));
-            for (int k = 1; k < t->taps; k++)
-                acc = _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(w[k]), _mm_loadu_ps(gx[k])));
-            /* (int)(s + 0.5f), then the saturating packs bound it to 255 (s >= 0) */
-            __m128i iv = _mm_cvttps_epi32(_mm_add_ps(acc, half));
-            iv = _mm_packs_epi32(iv, iv);
-            res[ox] = (uint32_t)_mm_cvtsi128_si32(_mm_packus_epi16(iv, iv));
+            if (t->taps == 5) {
+                acc = _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(w[1]), _mm_loadu_ps(gx[1])));
+                acc = _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(w[2]), _mm_loadu_ps(gx[2])));
+                acc = _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(w[3]), _mm_loadu_ps(gx[3])));
+                acc = _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(w[4]), _mm_loadu_ps(gx[4])));
+            } else {
+                for (int k = 1; k < t->taps; k++)
+                    acc = _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(w[k]), _mm_loadu_ps(gx[k])));
+            }
+            /* (int)(s + 0.5f); the saturating packs below bound it to 255 (s >= 0) */
+            res[ox] = _mm_cvttps_epi32(_mm_add_ps(acc, half));
         }
-        for (int r = 0; r < 4; r++) {
-            uint8_t *o = out + (size_t)(oy + r) * ENV_OBS_W;
-            for (int ox = 0; ox < ENV_OBS_W; ox++)
-                o[ox] = (uint8_t)(res[ox] >> (8 * r));
+        /* Back to rows: 4x4 transposes give each row four columns per vector,
+         * and two saturating packs make 16 columns of bytes. */
+        for (int ox = 0; ox < ENV_OBS_W; ox += 16) {
+            __m128 q[4][4];
+            for (int g = 0; g < 4; g++) {
+                q[g][0] = _mm_castsi128_ps(res[ox + 4 * g]);
+                q[g][1] = _mm_castsi128_ps(res[ox + 4 * g + 1]);
+                q[g][2] = _mm_castsi128_ps(res[ox + 4 * g + 2]);
+                q[g][3] = _mm_castsi128_ps(res[ox + 4 * g + 3]);
+                _MM_TRANSPOSE4_PS(q[g][0], q[g][1], q[g][2], q[g][3]);
+            }
+            for (int r = 0; r < 4; r++) {
+                __m128i lo = _mm_packs_epi32(_mm_castps_si128(q[0][r]), _mm_castps_si128(q[1][r]));
+                __m128i hi = _mm_packs_epi32(_mm_castps_si128(q[2][r]), _mm_castps_si128(q[3][r]));
+                __m128i bytes = _mm_packus_epi16(lo, hi);
+                uint8_t *o = out + (size_t)(oy + r) * ENV_OBS_W + ox;
+                if (ox + 16 <= ENV_OBS_W) {
+                    _mm_storeu_si128((__m128i *)o, bytes);
+                } else {
+                    uint8_t tail[16];
+                    _mm_storeu_si128((__m128i *)tail, bytes);
+                    memcpy(o, tail, (size_t)(ENV_OBS_W - ox));
+                }
+            }
         }
     }
 }
