@@ -199,6 +199,28 @@ static void horizontal_sse2(const env_obs_tables *t, float (*v)[NES_WIDTH], uint
 }
 #endif
 
+/* row_scale and row_axpy with eight floats per AVX vector: each lane does what
+ * the scalar loop does (a multiply, then an add, never fused), so the results
+ * are the same to the bit. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define OBS_HAVE_AVX 1
+
+__attribute__((target("avx"))) static void row_scale_avx(float *restrict acc, const float *restrict g, float w)
+{
+    const __m256 vw = _mm256_set1_ps(w);
+    for (int x = 0; x < NES_WIDTH; x += 8)
+        _mm256_storeu_ps(acc + x, _mm256_mul_ps(vw, _mm256_loadu_ps(g + x)));
+}
+
+__attribute__((target("avx"))) static void row_axpy_avx(float *restrict acc, const float *restrict g, float w)
+{
+    const __m256 vw = _mm256_set1_ps(w);
+    for (int x = 0; x < NES_WIDTH; x += 8)
+        _mm256_storeu_ps(acc + x, _mm256_add_ps(_mm256_loadu_ps(acc + x), _mm256_mul_ps(vw, _mm256_loadu_ps(g + x))));
+}
+#endif
+
 /* acc += w * g over a row. restrict: the compiler may then vectorise at -O2
  * (no run-time overlap check needed). */
 static void row_axpy(float *restrict acc, const float *restrict g, float w)
@@ -215,6 +237,30 @@ static void row_scale(float *restrict acc, const float *restrict g, float w)
         acc[x] = w * g[x];
 }
 
+static inline void row_scale_any(int avx, float *restrict acc, const float *restrict g, float w)
+{
+#if defined(OBS_HAVE_AVX)
+    if (avx) {
+        row_scale_avx(acc, g, w);
+        return;
+    }
+#endif
+    (void)avx;
+    row_scale(acc, g, w);
+}
+
+static inline void row_axpy_any(int avx, float *restrict acc, const float *restrict g, float w)
+{
+#if defined(OBS_HAVE_AVX)
+    if (avx) {
+        row_axpy_avx(acc, g, w);
+        return;
+    }
+#endif
+    (void)avx;
+    row_axpy(acc, g, w);
+}
+
 /* Fast path: each input row is looked up once and added into the (at most
  * three) output rows it feeds with contiguous, vectorisable loops; then 84 short
  * rows are filtered horizontally. */
@@ -224,15 +270,23 @@ void env_obs_process(const env_obs_tables *t, const uint8_t *pixels, const uint8
     float v[ENV_OBS_H + 2][NES_WIDTH]; /* two spare rows for the last input rows' targets */
     float g[NES_WIDTH];
     int started = -1; /* output rows 0..started have had their first term */
+#if defined(OBS_HAVE_AVX)
+    const int avx = __builtin_cpu_supports("avx");
+#else
+    const int avx = 0;
+#endif
     for (int y = 0; y < NES_HEIGHT; y++) {
         const uint8_t *p = pixels + (size_t)y * NES_WIDTH;
-        if (prev) {
-            const uint8_t *q = prev + (size_t)y * NES_WIDTH;
+        const uint8_t *q = prev ? prev + (size_t)y * NES_WIDTH : NULL;
+        /* Nearly half the rows of a frame repeat the row above (sky, ground):
+         * for those, g already holds the gray values. */
+        int repeat = y > 0 && !memcmp(p, p - NES_WIDTH, NES_WIDTH) && (!q || !memcmp(q, q - NES_WIDTH, NES_WIDTH));
+        if (!repeat && q) {
             for (int x = 0; x < NES_WIDTH; x++) {
                 float a = t->gray[p[x] & 63], b = t->gray[q[x] & 63];
                 g[x] = a > b ? a : b;
             }
-        } else {
+        } else if (!repeat) {
             for (int x = 0; x < NES_WIDTH; x += 2)
                 memcpy(g + x, t->gray2[(p[x] & 63) << 6 | (p[x + 1] & 63)], 2 * sizeof(float));
         }
@@ -246,10 +300,10 @@ void env_obs_process(const env_obs_tables *t, const uint8_t *pixels, const uint8
                  * A row that no input feeds (none here) is all zero, as before. */
                 for (int r = started + 1; r < oy; r++)
                     memset(v[r], 0, sizeof v[r]);
-                row_scale(v[oy], g, w);
+                row_scale_any(avx, v[oy], g, w);
                 started = oy;
             } else {
-                row_axpy(v[oy], g, w);
+                row_axpy_any(avx, v[oy], g, w);
             }
         }
     }
