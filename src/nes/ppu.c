@@ -577,7 +577,7 @@ static inline uint64_t spread_bits(unsigned b)
 }
 
 /* row[x] = pal[idx[x]] for the 256 background pixels of a line, idx < 16. With
- * SSSE3 the table is one byte shuffle per 16 pixels. */
+ * SSSE3 the table is one byte shuffle per 16 pixels, with AVX2 per 32. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 __attribute__((target("ssse3"))) static void map_palette_ssse3(uint8_t *row, const uint8_t *idx, const uint8_t *pal)
@@ -585,6 +585,14 @@ __attribute__((target("ssse3"))) static void map_palette_ssse3(uint8_t *row, con
     __m128i lo = _mm_loadu_si128((const __m128i *)pal);
     for (int x = 0; x < 256; x += 16)
         _mm_storeu_si128((__m128i *)(row + x), _mm_shuffle_epi8(lo, _mm_loadu_si128((const __m128i *)(idx + x))));
+}
+
+__attribute__((target("avx2"))) static void map_palette_avx2(uint8_t *row, const uint8_t *idx, const uint8_t *pal)
+{
+    __m256i lo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)pal));
+    for (int x = 0; x < 256; x += 32)
+        _mm256_storeu_si256((__m256i *)(row + x),
+                            _mm256_shuffle_epi8(lo, _mm256_loadu_si256((const __m256i *)(idx + x))));
 }
 
 /* The 34 fetched tiles to palette-RAM indices, 16 pixels per step: each pattern
@@ -625,6 +633,10 @@ static int decode_tiles(uint8_t *bg, const struct ppu *p)
 static void map_palette(uint8_t *row, const uint8_t *idx, const uint8_t *pal)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx2")) {
+        map_palette_avx2(row, idx, pal);
+        return;
+    }
     if (__builtin_cpu_supports("ssse3")) {
         map_palette_ssse3(row, idx, pal);
         return;
