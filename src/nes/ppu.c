@@ -1094,8 +1094,11 @@ uint64_t ppu_quiet_until(const nes *n)
         }
         if (p->overflow_dot >= 0 && p->overflow_dot < until)
             until = p->overflow_dot;
-        if (dot <= 65 && 65 < until)
-            until = 65; /* evaluation may schedule an overflow on this line */
+        /* Evaluation may schedule an overflow on this line, when eight or more
+         * sprites are in range (any OAM or sprite-size change between now and
+         * dot 65 is a register write, which recomputes this). */
+        if (dot <= 65 && 65 < until && (p->line_sprites_dirty || p->line_sprites[line] >= 8))
+            until = 65;
     }
     if (line == 261 && dot <= 1)
         until = 1;
