@@ -276,13 +276,52 @@ static int fetch_decode_line(nes *n, uint8_t *bg)
     return 1;
 }
 
+/* fetch_line_tiles for part of a line from a pattern table that is one block:
+ * fine Y, coarse Y and so the nametable and attribute rows stay fixed on dots
+ * 1-256, and the nametable changes only where coarse X wraps. */
+static void fetch_line_tiles_flat(nes *n, int lo, int hi, const uint8_t *bank)
+{
+    struct ppu *p = &n->ppu;
+    uint16_t v = p->v;
+    unsigned cy = (v >> 5) & 31, ashift = (cy & 2) << 1;
+    const uint8_t *pat = bank + ((v >> 12) & 7);
+    const uint8_t *page = n->host.nt[(v >> 10) & 3];
+    for (int k = (lo - 1) >> 3; k < 32 && 8 * k + 1 < hi; k++) {
+        if (8 * k + 1 >= lo) {
+            unsigned cx = v & 31;
+            const uint8_t *t = pat + page[cy * 32 + cx] * 16;
+            p->tile_lo[k + 2] = t[0];
+            p->tile_hi[k + 2] = t[8];
+            p->tile_pal[k + 2] = (uint8_t)((page[0x3C0 + (cy >> 2) * 8 + (cx >> 2)] >> (ashift | (cx & 2))) & 3);
+        }
+        if (8 * k + 8 >= lo && 8 * k + 8 < hi) {
+            if ((v & 0x1F) == 31) {
+                v = (uint16_t)((v & ~0x1F) ^ 0x400);
+                page = n->host.nt[(v >> 10) & 3];
+            } else {
+                v++;
+            }
+        }
+    }
+    p->v = v;
+}
+
 static void fetch_line_tiles(nes *n, int lo, int hi)
 {
     struct ppu *p = &n->ppu;
-    if (lo == 1 && hi == 257 && !n->host.reference_render) {
-        fetch_full_line(n);
-        return;
+    if (!n->host.reference_render) {
+        if (lo == 1 && hi == 257) {
+            fetch_full_line(n);
+            return;
+        }
+        unsigned w = (p->ctrl & CTRL_BG_TABLE) ? 4 : 0;
+        const uint8_t *bank = n->host.chr[w];
+        if (n->host.chr[w + 1] == bank + 1024 && n->host.chr[w + 2] == bank + 2048 && n->host.chr[w + 3] == bank + 3072) {
+            fetch_line_tiles_flat(n, lo, hi, bank);
+            return;
+        }
     }
+    /* The reference (tests compare the paths above with it) and bank-switched pattern tables. */
     uint8_t *nt[4] = {n->host.nt[0], n->host.nt[1], n->host.nt[2], n->host.nt[3]};
     const uint8_t *chr[8];
     for (int i = 0; i < 8; i++)
