@@ -26,6 +26,7 @@
 #include "smbrl/tblog.h"
 #include "smbrl/train.h"
 #include "proc_testlib.h"
+#include "train_testlib.h"
 #include "testlib.h"
 
 static const char *smbrl_bin, *work, *roms;
@@ -74,31 +75,6 @@ static void check_events(const char *dir, int min_episodes, int need_loss)
 }
 
 /* Counts per worker from a state file: worker.counts [W,3] = steps, pushes, restarts. */
-static int state_counts(const char *path, int64_t cnt[][3], int maxw)
-{
-    st_file *f;
-    char err[512];
-    if (st_open(&f, path, err, sizeof err) < 0) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
-    }
-    const st_tensor *t = st_find(f, "worker.counts");
-    int w = t && t->ndim == 2 && t->shape[1] == 3 && t->shape[0] <= maxw ? (int)t->shape[0] : -1;
-    if (w > 0)
-        memcpy(cnt, t->data, (size_t)t->nbytes);
-    st_close(f);
-    return w;
-}
-
-static int64_t latest_state(const char *dir, char *out, size_t n)
-{
-    char err[512];
-    if (train_resolve_state(dir, out, n, err, sizeof err) < 0)
-        return -1;
-    const char *b = strrchr(out, '/');
-    return strtoll(b + 7, NULL, 10);
-}
-
 static const char *tiny[] = {"--num-processes", "2", "--burnin", "100", "--memory-size", "400",
                              "--batch-size", "8", "--learn-every", "8", "--sync-every", "25",
                              "--target-sync-every", "50", "--log-every", "0.5", "--quiet",
@@ -166,7 +142,7 @@ static void case_run(void)
     int64_t last = latest_state(dir, st, sizeof st);
     CHECK(last >= 500);
     int64_t cnt[TRAIN_MAX_WORKERS][3];
-    CHECK_EQ_INT(state_counts(st, cnt, TRAIN_MAX_WORKERS), 2);
+    CHECK_EQ_INT(state_counts(st, cnt, TRAIN_MAX_WORKERS, NULL), 2);
     CHECK(cnt[0][1] > 0 && cnt[1][1] > 0);
     CHECK(cnt[0][0] + cnt[1][0] == last);
     fprintf(stderr, "pushes per worker: %" PRId64 " %" PRId64 "\n", cnt[0][1], cnt[1][1]);
@@ -209,7 +185,7 @@ static void case_kill(void)
     char st[1200];
     CHECK(latest_state(dir, st, sizeof st) >= 600);
     int64_t cnt[TRAIN_MAX_WORKERS][3];
-    CHECK_EQ_INT(state_counts(st, cnt, TRAIN_MAX_WORKERS), 2);
+    CHECK_EQ_INT(state_counts(st, cnt, TRAIN_MAX_WORKERS, NULL), 2);
     CHECK_EQ_INT(cnt[1][2], 1);
     CHECK_EQ_INT(cnt[0][2], 0);
     check_events(dir, 0, 1);
@@ -344,28 +320,6 @@ static void case_sigint2(void)
     CHECK(n >= 2);
 }
 
-static void expect_fail(const char *tag, const char *const *args, int code, const char *msg)
-{
-    int rc = run(tag, args);
-    char e[1200], o[1200];
-    snprintf(e, sizeof e, "%s/%s.err", work, tag);
-    snprintf(o, sizeof o, "%s/%s.out", work, tag);
-    if (rc != code || !testlib_file_has(e, msg)) {
-        char *s = testlib_read_file(e, NULL);
-        fprintf(stderr, "%s: exit %d (want %d), stderr: %s (want '%s')\n", tag, rc, code, s ? s : "",
-                msg);
-        free(s);
-        testlib_failures++;
-    }
-    CHECK(!testlib_file_has(o, "worker 0 started"));
-    char *s = testlib_read_file(e, NULL);
-    int lines = 0;
-    for (const char *c = s; c && *c; c++)
-        lines += *c == '\n';
-    CHECK_EQ_INT(lines, 1);
-    free(s);
-}
-
 static void case_errors(void)
 {
     char dir[1024], file[1200], bad[1300], cmd[4096];
@@ -382,24 +336,24 @@ static void case_errors(void)
     /* a run directory inside a regular file cannot be made (root can write anywhere else) */
     snprintf(bad, sizeof bad, "%s/sub", file);
     const char *a1[] = {"train", "--rom", roms, "--run-dir", bad, NULL};
-    expect_fail("unwritable", a1, 1, "cannot create run directory");
+    expect_train_fail(smbrl_bin, work, "unwritable", a1, 1, "cannot create run directory");
     const char *a2[] = {"train", "--rom", "/nonexistent-rom-dir", "--run-dir", dir, NULL};
-    expect_fail("norom", a2, 1, "/nonexistent-rom-dir");
+    expect_train_fail(smbrl_bin, work, "norom", a2, 1, "/nonexistent-rom-dir");
     char ll[1200];
     snprintf(ll, sizeof ll, "%s/super-mario-bros-lost-levels.nes", roms);
     const char *a3[] = {"train", "--rom", ll, "--run-dir", dir, NULL};
-    expect_fail("wrongrom", a3, 1, "needs Super Mario Bros. (World)");
+    expect_train_fail(smbrl_bin, work, "wrongrom", a3, 1, "needs Super Mario Bros. (World)");
     const char *a4[] = {"train", "--rom", roms, "--num-processes", "0", NULL};
-    expect_fail("procs", a4, 2, "--num-processes");
+    expect_train_fail(smbrl_bin, work, "procs", a4, 2, "--num-processes");
     /* replay memories that need twice this machine's RAM */
     char memsz[32];
     double ram = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
     snprintf(memsz, sizeof memsz, "%.0f", 2 * ram / 7056 / 4);
     const char *a5[] = {"train", "--rom", roms, "--run-dir", dir, "--num-processes", "4",
                         "--memory-size", memsz, NULL};
-    expect_fail("memory", a5, 1, "RAM");
+    expect_train_fail(smbrl_bin, work, "memory", a5, 1, "RAM");
     const char *a6[] = {"train", "--rom", roms, "--resume", "/nonexistent/run", NULL};
-    expect_fail("noresume", a6, 1, "/nonexistent/run");
+    expect_train_fail(smbrl_bin, work, "noresume", a6, 1, "/nonexistent/run");
     /* a truncated state file */
     snprintf(bad, sizeof bad, "%s/state_100.safetensors", dir);
     f = fopen(bad, "w");
@@ -409,15 +363,15 @@ static void case_errors(void)
         fclose(f);
     }
     const char *a7[] = {"train", "--rom", roms, "--resume", bad, NULL};
-    expect_fail("corrupt", a7, 1, "state_100.safetensors");
+    expect_train_fail(smbrl_bin, work, "corrupt", a7, 1, "state_100.safetensors");
     const char *a8[] = {"train", "--rom", roms, "--resume", dir, NULL}; /* resolves to it */
-    expect_fail("corruptdir", a8, 1, "state_100.safetensors");
+    expect_train_fail(smbrl_bin, work, "corruptdir", a8, 1, "state_100.safetensors");
     const char *a9[] = {"train", "--rom", roms, "--lr", "fast", NULL};
-    expect_fail("badlr", a9, 2, "--lr");
+    expect_train_fail(smbrl_bin, work, "badlr", a9, 2, "--lr");
     const char *a10[] = {"train", "--rom", roms, "--frobnicate", "1", NULL};
-    expect_fail("unknown", a10, 2, "unknown flag");
+    expect_train_fail(smbrl_bin, work, "unknown", a10, 2, "unknown flag");
     const char *a11[] = {"train", "--rom", roms, "--actions", "sideways", NULL};
-    expect_fail("actions", a11, 2, "sideways");
+    expect_train_fail(smbrl_bin, work, "actions", a11, 2, "sideways");
     /* --render without a display (or without SDL2 in the build) fails at once */
     unsetenv("DISPLAY");
     unsetenv("WAYLAND_DISPLAY");
@@ -440,7 +394,7 @@ static void case_errors(void)
     unsetenv("SMBRL_ROM_DIR");
     unsetenv("SMBRL_ROM");
     const char *a14[] = {"train", "--run-dir", dir, NULL};
-    expect_fail("noromflag", a14, 2, "no ROM");
+    expect_train_fail(smbrl_bin, work, "noromflag", a14, 2, "no ROM");
 }
 
 int main(int argc, char **argv)

@@ -37,6 +37,7 @@
 #include "smbrl/tblog.h"
 #include "smbrl/train.h"
 #include "proc_testlib.h"
+#include "train_testlib.h"
 #include "testlib.h"
 #include "train/train_internal.h"
 
@@ -105,33 +106,6 @@ static void read_events(const char *dir, ev_sum *c)
 }
 
 /* worker.counts [W,3] = steps, pushes, restarts of a state file; its adam_step. */
-static int state_counts(const char *path, int64_t cnt[][3], int maxw, int64_t *adam_step)
-{
-    st_file *f;
-    char err[512];
-    if (st_open(&f, path, err, sizeof err) < 0) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
-    }
-    const st_tensor *t = st_find(f, "worker.counts");
-    int w = t && t->ndim == 2 && t->shape[1] == 3 && t->shape[0] <= maxw ? (int)t->shape[0] : -1;
-    if (w > 0)
-        memcpy(cnt, t->data, (size_t)t->nbytes);
-    const char *as = st_meta(f, "adam_step");
-    *adam_step = as ? strtoll(as, NULL, 10) : -1;
-    st_close(f);
-    return w;
-}
-
-static int64_t latest_state(const char *dir, char *out, size_t n)
-{
-    char err[512];
-    if (train_resolve_state(dir, out, n, err, sizeof err) < 0)
-        return -1;
-    const char *b = strrchr(out, '/');
-    return strtoll(b + 7, NULL, 10);
-}
-
 /* 2 workers x 2 envs, rollouts of 16 steps, 2 epochs x 2 minibatches: 4 pushes a rollout. */
 #define PUSHES_PER_ROLLOUT 4
 static const char *tiny[] = {"--algo", "ppo", "--num-processes", "2", "--envs-per-process", "2",
@@ -398,50 +372,29 @@ static void case_resume(void)
     CHECK(strstr(i3.args, "\"lr\":0.0001") != NULL);
 }
 
-static void expect_fail(const char *tag, const char *const *args, int code, const char *msg)
-{
-    int rc = run(tag, args);
-    char e[1200], o[1200];
-    snprintf(e, sizeof e, "%s/%s.err", work, tag);
-    snprintf(o, sizeof o, "%s/%s.out", work, tag);
-    if (rc != code || !testlib_file_has(e, msg)) {
-        char *s = testlib_read_file(e, NULL);
-        fprintf(stderr, "%s: exit %d (want %d), stderr: %s (want '%s')\n", tag, rc, code, s ? s : "", msg);
-        free(s);
-        testlib_failures++;
-    }
-    CHECK(!testlib_file_has(o, "worker 0 started"));
-    char *s = testlib_read_file(e, NULL);
-    int lines = 0;
-    for (const char *c = s; c && *c; c++)
-        lines += *c == '\n';
-    CHECK_EQ_INT(lines, 1);
-    free(s);
-}
-
 static void case_errors(void)
 {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/err", work);
     const char *a1[] = {"train", "--rom", roms, "--run-dir", dir, "--algo", "ppo", "--distributed", NULL};
-    expect_fail("distributed", a1, 2, "--distributed");
+    expect_train_fail(smbrl_bin, work, "distributed", a1, 2, "--distributed");
     const char *a2[] = {"train", "--rom", roms, "--run-dir", dir, "--algo", "a2c", NULL};
-    expect_fail("algo", a2, 2, "--algo");
+    expect_train_fail(smbrl_bin, work, "algo", a2, 2, "--algo");
     const char *a3[] = {"train", "--rom", roms, "--run-dir", dir, "--obs", "ram", NULL};
-    expect_fail("obs", a3, 2, "--obs");
+    expect_train_fail(smbrl_bin, work, "obs", a3, 2, "--obs");
     const char *a4[] = {"train", "--rom", roms, "--run-dir", dir, "--net", "uvipen", NULL};
-    expect_fail("dqn_uvipen", a4, 2, "PPO network");
+    expect_train_fail(smbrl_bin, work, "dqn_uvipen", a4, 2, "PPO network");
     const char *a5[] = {"train", "--rom", roms, "--run-dir", dir, "--algo", "ppo", "--lr-schedule",
                         "linear", NULL};
-    expect_fail("linear", a5, 2, "--max-steps");
+    expect_train_fail(smbrl_bin, work, "linear", a5, 2, "--max-steps");
     const char *a6[] = {"train", "--rom", roms, "--run-dir", dir, "--algo", "ppo", "--ppo-steps", "4",
                         "--envs-per-process", "1", "--ppo-minibatches", "8", NULL};
-    expect_fail("minibatches", a6, 2, "--ppo-minibatches");
+    expect_train_fail(smbrl_bin, work, "minibatches", a6, 2, "--ppo-minibatches");
     const char *a7[] = {"train", "--rom", roms, "--run-dir", dir, "--reward", "score", NULL};
-    expect_fail("reward", a7, 2, "--reward");
+    expect_train_fail(smbrl_bin, work, "reward", a7, 2, "--reward");
     /* a pixel trunk that does not fit the tile grid fails before any worker starts */
     const char *a8[] = {"train", "--rom", roms, "--run-dir", dir, "--obs", "tiles", "--net", "nature", NULL};
-    expect_fail("nature_tiles", a8, 1, "nn:");
+    expect_train_fail(smbrl_bin, work, "nature_tiles", a8, 1, "nn:");
     const char *a9[] = {"train", "--help", NULL};
     CHECK_EQ_INT(run("help", a9), 0);
     char e[1200];
