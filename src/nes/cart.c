@@ -99,6 +99,22 @@ static long long nes2_rom_size(int lsb, int msb, long long unit)
 /* NES 2.0 RAM sizes are shift counts: 0 means none, else 64 << n bytes. */
 static size_t nes2_ram_size(int shift) { return shift ? (size_t)64 << shift : 0; }
 
+/* The PPU combines a tile row's two plane bytes into eight pixels on every
+ * rendered line; for CHR ROM that work is done once here (cart.h, chr_pixels). */
+static void decode_chr(const uint8_t *chr, size_t size, uint64_t *out)
+{
+    for (size_t tile = 0; tile < size / 16; tile++)
+        for (int row = 0; row < 8; row++) {
+            uint8_t lo = chr[tile * 16 + row], hi = chr[tile * 16 + 8 + row];
+            uint64_t w = 0;
+            for (int i = 0; i < 8; i++) {
+                unsigned c = ((lo >> (7 - i)) & 1) | (((hi >> (7 - i)) & 1) << 1);
+                w |= (uint64_t)(c ? c | 0x0C : 0) << (8 * i);
+            }
+            out[tile * 8 + row] = w;
+        }
+}
+
 static int load(cart *c, const uint8_t *data, size_t size, int any_mapper, char *err,
                 size_t errlen)
 {
@@ -181,8 +197,16 @@ static int load(cart *c, const uint8_t *data, size_t size, int any_mapper, char 
                     t.prg_size + t.chr_size);
     }
     memcpy(t.prg, rom, t.prg_size);
-    if (t.chr_size)
+    if (t.chr_size) {
         memcpy(t.chr, rom + t.prg_size, t.chr_size);
+        t.chr_pixels = malloc(t.chr_size / 16 * 8 * sizeof *t.chr_pixels);
+        if (!t.chr_pixels) {
+            free(t.prg);
+            free(t.chr);
+            return smbrl_fail_code(err, errlen, -3, "out of memory for %zu bytes of decoded CHR", t.chr_size * 4);
+        }
+        decode_chr(t.chr, t.chr_size, t.chr_pixels);
+    }
 
     sha1(data, size, t.sha1);
     char hex[41];
@@ -282,6 +306,7 @@ void cart_free(cart *c)
         return;
     free(c->prg);
     free(c->chr);
+    free(c->chr_pixels);
     memset(c, 0, sizeof *c);
 }
 

@@ -211,9 +211,14 @@ static void fetch_full_line(nes *n)
 static const uint64_t spread_lo[256] = {SPREAD_ALL(SPREAD_LO)};
 static const uint64_t spread_hi[256] = {SPREAD_ALL(SPREAD_HI)};
 
-/* Row `pat` (fine Y applied) of background tile `tile`, in palette mask m. */
-static inline uint64_t bg_word(const uint8_t *pat, unsigned tile, uint64_t m)
+/* Row `pat` (fine Y applied) of background tile `tile`, in palette mask m;
+ * from `rows` (cart.h, chr_pixels, fine Y applied) when the table is in CHR
+ * ROM, which saves the two table lookups per tile. */
+static inline __attribute__((always_inline)) uint64_t bg_word(const uint64_t *rows, const uint8_t *pat,
+                                                              unsigned tile, uint64_t m)
 {
+    if (rows)
+        return rows[tile * 8] & m;
     const uint8_t *t = pat + tile * 16;
     return (spread_lo[t[0]] | spread_hi[t[8]]) & m;
 }
@@ -223,6 +228,43 @@ static inline void store_word(uint8_t *dst, uint64_t w) { memcpy(dst, &w, 8); }
 /* 0x03 | palette << 2 in every byte. */
 static const uint64_t bg_palette_mask[4] = {0x0303030303030303ull, 0x0707070707070707ull, 0x0B0B0B0B0B0B0B0Bull,
                                             0x0F0F0F0F0F0F0F0Full};
+
+/* The 32 tiles of dots 1-256 decoded into out, 8 bytes each; inlined once per
+ * source of pattern rows (either rows or pat is NULL). */
+static inline __attribute__((always_inline)) void decode_line_tiles(const nes *n, uint8_t *out, const uint64_t *rows,
+                                                                    const uint8_t *pat)
+{
+    const uint64_t *pm = bg_palette_mask;
+    uint16_t v = n->ppu.v;
+    unsigned cy = (v >> 5) & 31, cx = v & 31;
+    unsigned ntsel = (v >> 10) & 3;
+    unsigned left = 32;
+    while (left) {
+        const uint8_t *page = n->host.nt[ntsel];
+        const uint8_t *row = page + cy * 32, *attr_row = page + 0x3C0 + (cy >> 2) * 8;
+        unsigned ashift = (cy & 2) << 1;
+        unsigned run = 32 - cx < left ? 32 - cx : left;
+        unsigned i = 0;
+        /* One attribute byte covers four tiles: single tiles up to such a
+         * group, groups of four (two palettes), single tiles after. */
+        for (; i < run && (cx & 3); i++, cx++)
+            store_word(out + 8 * i, bg_word(rows, pat, row[cx], pm[(attr_row[cx >> 2] >> (ashift | (cx & 2))) & 3]));
+        for (; i + 4 <= run; i += 4, cx += 4) {
+            unsigned a = attr_row[cx >> 2] >> ashift;
+            uint64_t m0 = pm[a & 3], m1 = pm[(a >> 2) & 3];
+            store_word(out + 8 * i, bg_word(rows, pat, row[cx], m0));
+            store_word(out + 8 * i + 8, bg_word(rows, pat, row[cx + 1], m0));
+            store_word(out + 8 * i + 16, bg_word(rows, pat, row[cx + 2], m1));
+            store_word(out + 8 * i + 24, bg_word(rows, pat, row[cx + 3], m1));
+        }
+        for (; i < run; i++, cx++)
+            store_word(out + 8 * i, bg_word(rows, pat, row[cx], pm[(attr_row[cx >> 2] >> (ashift | (cx & 2))) & 3]));
+        out += 8 * run;
+        left -= run;
+        cx = 0;
+        ntsel ^= 1;
+    }
+}
 
 /* fetch_full_line for a rendered line whose background is on, with the tiles
  * decoded as they are fetched: bg gets the palette-RAM indices of slots 0-33
@@ -239,39 +281,15 @@ static int fetch_decode_line(nes *n, uint8_t *bg)
     if (chr[(table >> 10) + 1] != bank + 1024 || chr[(table >> 10) + 2] != bank + 2048 ||
         chr[(table >> 10) + 3] != bank + 3072)
         return 0;
-    const uint64_t *pm = bg_palette_mask;
     for (int s = 0; s < 2; s++)
-        store_word(bg + 8 * s, (spread_lo[p->tile_lo[s]] | spread_hi[p->tile_hi[s]]) & pm[p->tile_pal[s] & 3]);
-    unsigned cy = (v >> 5) & 31, cx = v & 31;
-    const uint8_t *pat = bank + ((v >> 12) & 7);
-    unsigned ntsel = (v >> 10) & 3;
-    uint8_t *out = bg + 16;
-    unsigned left = 32;
-    while (left) {
-        const uint8_t *page = n->host.nt[ntsel];
-        const uint8_t *row = page + cy * 32, *attr_row = page + 0x3C0 + (cy >> 2) * 8;
-        unsigned ashift = (cy & 2) << 1;
-        unsigned run = 32 - cx < left ? 32 - cx : left;
-        unsigned i = 0;
-        /* One attribute byte covers four tiles: single tiles up to such a
-         * group, groups of four (two palettes), single tiles after. */
-        for (; i < run && (cx & 3); i++, cx++)
-            store_word(out + 8 * i, bg_word(pat, row[cx], pm[(attr_row[cx >> 2] >> (ashift | (cx & 2))) & 3]));
-        for (; i + 4 <= run; i += 4, cx += 4) {
-            unsigned a = attr_row[cx >> 2] >> ashift;
-            uint64_t m0 = pm[a & 3], m1 = pm[(a >> 2) & 3];
-            store_word(out + 8 * i, bg_word(pat, row[cx], m0));
-            store_word(out + 8 * i + 8, bg_word(pat, row[cx + 1], m0));
-            store_word(out + 8 * i + 16, bg_word(pat, row[cx + 2], m1));
-            store_word(out + 8 * i + 24, bg_word(pat, row[cx + 3], m1));
-        }
-        for (; i < run; i++, cx++)
-            store_word(out + 8 * i, bg_word(pat, row[cx], pm[(attr_row[cx >> 2] >> (ashift | (cx & 2))) & 3]));
-        out += 8 * run;
-        left -= run;
-        cx = 0;
-        ntsel ^= 1;
-    }
+        store_word(bg + 8 * s,
+                   (spread_lo[p->tile_lo[s]] | spread_hi[p->tile_hi[s]]) & bg_palette_mask[p->tile_pal[s] & 3]);
+    const cart *c = n->host.cart;
+    unsigned fine_y = (v >> 12) & 7;
+    if (c && c->chr_pixels && bank >= c->chr && (size_t)(bank - c->chr) + 4096 <= c->chr_size / 16 * 16)
+        decode_line_tiles(n, bg + 16, c->chr_pixels + (size_t)(bank - c->chr) / 2 + fine_y, NULL);
+    else
+        decode_line_tiles(n, bg + 16, NULL, bank + fine_y);
     p->v = (uint16_t)(v ^ 0x400);
     return 1;
 }
