@@ -234,7 +234,7 @@ static inline __attribute__((always_inline)) int rom_code(uint16_t pc, const str
         if (cond) { IMPLIED(); uint16_t at_ = PC(), to_ = (uint16_t)(at_ + off_); \
             if ((to_ ^ at_) & 0xFF00) { RD((at_ & 0xFF00) | (to_ & 0xFF)); } \
             else { n->cpu.branch_end = cyc; } \
-            JUMP(to_); } } while (0); NEXT()
+            NEAR_JUMP(at_, to_); } } while (0); NEXT()
 
 /* The unstable stores SHX/SHY/SHA/TAS: value ANDed with (high byte of the base + 1);
  * on a page cross the high byte of the address becomes that value. */
@@ -320,6 +320,12 @@ static int run_rom(nes *n)
 #define PEEK() fetch_rom(&ip, 0, &bus)
 #define PC() ((uint16_t)((uintptr_t)ip - ip_base))
 #define JUMP(to) do { pc = (uint16_t)(to); goto jump; } while (0)
+/* Within the 8 KiB window of `from` the host pointer base stays valid: no
+ * re-derivation (the common case of branches, JSR, RTS and JMP). NEXT() still
+ * stops at the run's end. */
+#define NEAR_JUMP(from, to) do { uint16_t to__ = (uint16_t)(to); \
+        if (!((to__ ^ (from)) & 0xE000)) { ip = (const uint8_t *)(ip_base + to__); NEXT(); } \
+        JUMP(to__); } while (0)
 #define NEXT() do { if (cyc >= bus.next_event || (uintptr_t)ip >= bus.ip_limit) goto boundary; \
         op = FETCH(); goto *dispatch[op]; } while (0)
     goto enter;
@@ -346,6 +352,7 @@ enter:
 #undef PEEK
 #undef PC
 #undef JUMP
+#undef NEAR_JUMP
 #undef NEXT
 done:
     n->cycle = cyc;
@@ -375,6 +382,7 @@ static int run_bus(nes *n)
 #define PEEK() fetch(n, pc, &bus)
 #define PC() pc
 #define JUMP(to) do { pc = (uint16_t)(to); NEXT(); } while (0)
+#define NEAR_JUMP(from, to) JUMP(to)
 #define NEXT() do { if (cyc >= bus.next_event) goto done; \
         if (rom_code(pc, &bus)) { rom = 1; goto done; } \
         op = FETCH(); goto *dispatch[op]; } while (0)
@@ -388,6 +396,7 @@ static int run_bus(nes *n)
 #undef PEEK
 #undef PC
 #undef JUMP
+#undef NEAR_JUMP
 #undef NEXT
 done:
     n->cycle = cyc;

@@ -1,7 +1,8 @@
 /* cpu_ops.h: the 6502 opcode handlers, included twice by cpu.c: in the
  * interpreter for code in PRG ROM (operand bytes through a host pointer) and in
  * the general one (every byte a bus read). Each handler ends in NEXT() or
- * JUMP(target); the including function defines those, FETCH() and IMPLIED()
+ * JUMP(target) or NEAR_JUMP(from, target) (a jump from an address of the
+ * running instruction); the including function defines those, FETCH() and IMPLIED()
  * (the opcode's dummy read of the next byte), PEEK() (the next byte, read
  * without advancing: the last operand byte of JSR and JMP (ind)) and PC(). */
 /* No include guard: it is meant to be included once per interpreter. */
@@ -144,14 +145,14 @@ op_4C:
      * bytes: skip whole 3-cycle iterations up to the next event. */
     if (addr == (uint16_t)(PC() - 3) && addr >= 0x8000 && cyc < bus.next_event)
         cyc += (bus.next_event - cyc + 2) / 3 * 3;
-    JUMP(addr);
+    NEAR_JUMP(PC(), addr);
 op_6C: { /* JMP (ind): the pointer's high byte is read from the same page. */
     uint16_t lo = FETCH(); uint16_t ptr = (uint16_t)(lo | (PEEK() << 8));
     uint16_t t = RD(ptr); JUMP(t | (RD((ptr & 0xFF00) | ((ptr + 1) & 0xFF)) << 8)); }
 op_20: { uint16_t lo = FETCH(); ZRD(0x100 | s); uint16_t ret = PC(); PUSH(ret >> 8); PUSH(ret & 0xFF);
-    JUMP(lo | (PEEK() << 8)); }
+    NEAR_JUMP(PC(), lo | (PEEK() << 8)); }
 op_60: { IMPLIED(); ZRD(0x100 | s); uint16_t lo = PULL(); uint16_t ret = (uint16_t)(lo | (PULL() << 8));
-    fetch(n, ret, &bus); JUMP(ret + 1); }
+    fetch(n, ret, &bus); NEAR_JUMP(PC(), ret + 1); }
 op_40: { IMPLIED(); ZRD(0x100 | s); p = (uint8_t)((PULL() & ~P_B) | P_U); NZ_FROM_P();
     uint16_t lo = PULL(); uint16_t to = (uint16_t)(lo | (PULL() << 8)); bus.next_event = n->next_event = cyc; JUMP(to); }
 op_00: { /* BRK: an NMI edge before the vector fetch takes over the vector. */
