@@ -38,9 +38,10 @@ typedef struct cart {
     uint8_t *chr;           /* chr_size bytes of CHR ROM, or NULL when the board has CHR RAM */
     size_t prg_size;
     size_t chr_size;        /* 0 when the board uses CHR RAM */
-    /* CHR ROM decoded for the PPU: 8 bytes per pattern row (tile t, row r at
-     * [8t + r]), one per pixel, leftmost first, each the pixel's 2-bit colour
-     * with bits 2-3 set where it is not 0. NULL without CHR ROM. */
+    /* CHR ROM decoded for the PPU: 8 bytes per pattern row, one per pixel,
+     * leftmost first, each the pixel's 2-bit colour with bits 2-3 set where it
+     * is not 0; row r of the tile at byte offset 16t is at [r * chr_size / 16 + t].
+     * NULL without CHR ROM. */
     uint64_t *chr_pixels;
     size_t chr_ram_size;    /* 8192 for CHR RAM boards without a NES 2.0 size, else 0 */
     size_t prg_ram_size;    /* battery or work RAM at $6000-$7FFF; 8192 by default */

@@ -111,7 +111,7 @@ static void decode_chr(const uint8_t *chr, size_t size, uint64_t *out)
                 unsigned c = ((lo >> (7 - i)) & 1) | (((hi >> (7 - i)) & 1) << 1);
                 w |= (uint64_t)(c ? c | 0x0C : 0) << (8 * i);
             }
-            out[tile * 8 + row] = w;
+            out[row * (size / 16) + tile] = w;
         }
 }
 

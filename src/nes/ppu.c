@@ -218,7 +218,7 @@ static inline __attribute__((always_inline)) uint64_t bg_word(const uint64_t *ro
                                                               unsigned tile, uint64_t m)
 {
     if (rows)
-        return rows[tile * 8] & m;
+        return rows[tile] & m;
     const uint8_t *t = pat + tile * 16;
     return (spread_lo[t[0]] | spread_hi[t[8]]) & m;
 }
@@ -287,7 +287,7 @@ static int fetch_decode_line(nes *n, uint8_t *bg)
     const cart *c = n->host.cart;
     unsigned fine_y = (v >> 12) & 7;
     if (c && c->chr_pixels && bank >= c->chr && (size_t)(bank - c->chr) + 4096 <= c->chr_size / 16 * 16)
-        decode_line_tiles(n, bg + 16, c->chr_pixels + (size_t)(bank - c->chr) / 2 + fine_y, NULL);
+        decode_line_tiles(n, bg + 16, c->chr_pixels + fine_y * (c->chr_size / 16) + (size_t)(bank - c->chr) / 16, NULL);
     else
         decode_line_tiles(n, bg + 16, NULL, bank + fine_y);
     p->v = (uint16_t)(v ^ 0x400);
@@ -585,8 +585,8 @@ static void sprite0_hit_test(struct ppu *p, int x0, int x1)
     }
 }
 
-/* Pixels x0..x1-1, one at a time: the reference for draw_line_fast, and the path
- * for lines that a register access splits. */
+/* Pixels x0..x1-1, one at a time: the reference for draw_pixels_fast (tests and
+ * reference_render). */
 static void draw_pixels_reference(nes *n, int line, int x0, int x1)
 {
     struct ppu *p = &n->ppu;
@@ -623,7 +623,7 @@ static void draw_pixels_reference(nes *n, int line, int x0, int x1)
 }
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "draw_line_fast packs 8 pixels per 64-bit word in little-endian order"
+#error "decode_bg packs 8 pixels per 64-bit word in little-endian order"
 #endif
 
 /* Eight pattern bits to eight bytes of 0/1, leftmost pixel (bit 7) in byte 0. */
@@ -745,7 +745,7 @@ static void sprite0_hit_test_line(struct ppu *p, const uint8_t *idx)
 /* A whole line at once from its decoded background: sprites laid over the
  * columns they cover, then one palette lookup per pixel. With decode_bg, equal
  * to draw_pixels_reference (test_ppu_render). */
-static void compose_line(nes *n, int line, uint8_t *bg)
+static void compose_line(nes *n, uint8_t *row, uint8_t *bg, int test_hit)
 {
     struct ppu *p = &n->ppu;
     int bg_on = p->mask & MASK_BG, spr_on = p->mask & MASK_SPR;
@@ -758,7 +758,6 @@ static void compose_line(nes *n, int line, uint8_t *bg)
         pal[i] = pal[0]; /* colour 0 of any background palette shows the backdrop */
     /* The background first (indices below 16: one table), then the sprite
      * pixels over it, decided against the background's opacity in idx. */
-    uint8_t *row = n->host.pixels + line * NES_WIDTH;
     map_palette(row, idx, pal);
     if (spr_on && p->sprite_count) {
         if (!p->sprite_line_valid)
@@ -773,16 +772,26 @@ static void compose_line(nes *n, int line, uint8_t *bg)
                     row[x] = pal[0x10 | (sp & 0x0F)];
             }
         }
-        if (p->sprite0_on_line && !(p->status & STATUS_HIT) && bg_on)
+        if (test_hit && p->sprite0_on_line && !(p->status & STATUS_HIT) && bg_on)
             sprite0_hit_test_line(p, idx);
     }
 }
 
-static void draw_line_fast(nes *n, int line)
+/* Pixels x0..x1-1 of a line: the whole-line composition into a scratch row.
+ * The sprite-0 hit is left alone: run_segment tested these pixels on their
+ * dots, and the rest of the line has not run yet. */
+static void draw_pixels_fast(nes *n, int line, int x0, int x1)
 {
     uint8_t bg[34 * 8];
     decode_bg(&n->ppu, bg);
-    compose_line(n, line, bg);
+    uint8_t *row = n->host.pixels + line * NES_WIDTH;
+    if (x0 == 0 && x1 == NES_WIDTH) {
+        compose_line(n, row, bg, 1);
+    } else {
+        uint8_t whole[NES_WIDTH];
+        compose_line(n, whole, bg, 0);
+        memcpy(row + x0, whole + x0, (size_t)(x1 - x0));
+    }
 }
 
 /* Composes the pixels of the current line that ran since the last flush. Called
@@ -794,8 +803,8 @@ static void flush_pixels(nes *n)
     int x0 = p->pixels_from, x1 = p->pixels_to;
     if (!n->host.pixels || x1 <= x0 || p->scanline >= 240)
         return;
-    if (x0 == 0 && x1 == 256 && !n->host.reference_render)
-        draw_line_fast(n, p->scanline);
+    if (!n->host.reference_render)
+        draw_pixels_fast(n, p->scanline, x0, x1);
     else
         draw_pixels_reference(n, p->scanline, x0, x1);
     p->pixels_from = (int16_t)x1;
@@ -992,7 +1001,7 @@ static void run_line_rendered(nes *n, int line)
         p->status |= STATUS_OVERFLOW;
         p->overflow_dot = -1;
     }
-    compose_line(n, line, bg);
+    compose_line(n, n->host.pixels + line * NES_WIDTH, bg, 1);
     p->pixels_from = p->pixels_to = 256;
     p->v = (uint16_t)((p->v & ~0x041F) | (p->t & 0x041F));
     fetch_sprites(n, line);
