@@ -266,6 +266,52 @@ static inline __attribute__((always_inline)) void decode_line_tiles(const nes *n
     }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* 0x03 | palette << 2 for tiles 0-1 and 2-3 of an attribute group, by the
+ * group's low four attribute bits: the AND masks of four tiles at once. */
+#define GROUP_MASK(a) {(long long)bg_palette_mask[(a) & 3], (long long)bg_palette_mask[(a) & 3], \
+                       (long long)bg_palette_mask[(a) >> 2], (long long)bg_palette_mask[(a) >> 2]}
+static const long long group_masks[16][4] __attribute__((aligned(32))) = {
+    GROUP_MASK(0), GROUP_MASK(1), GROUP_MASK(2), GROUP_MASK(3), GROUP_MASK(4), GROUP_MASK(5),
+    GROUP_MASK(6), GROUP_MASK(7), GROUP_MASK(8), GROUP_MASK(9), GROUP_MASK(10), GROUP_MASK(11),
+    GROUP_MASK(12), GROUP_MASK(13), GROUP_MASK(14), GROUP_MASK(15)};
+
+/* decode_line_tiles from decoded CHR rows with AVX2: each group of four tiles
+ * under one attribute byte is one gather of their rows and one masked store. */
+__attribute__((target("avx2"))) static void decode_rows_avx2(const nes *n, uint8_t *out, const uint64_t *rows)
+{
+    const uint64_t *pm = bg_palette_mask;
+    uint16_t v = n->ppu.v;
+    unsigned cy = (v >> 5) & 31, cx = v & 31;
+    unsigned ntsel = (v >> 10) & 3;
+    unsigned left = 32;
+    while (left) {
+        const uint8_t *page = n->host.nt[ntsel];
+        const uint8_t *row = page + cy * 32, *attr_row = page + 0x3C0 + (cy >> 2) * 8;
+        unsigned ashift = (cy & 2) << 1;
+        unsigned run = 32 - cx < left ? 32 - cx : left;
+        unsigned i = 0;
+        for (; i < run && (cx & 3); i++, cx++)
+            store_word(out + 8 * i, rows[row[cx]] & pm[(attr_row[cx >> 2] >> (ashift | (cx & 2))) & 3]);
+        for (; i + 4 <= run; i += 4, cx += 4) {
+            int tiles;
+            memcpy(&tiles, row + cx, 4);
+            __m256i idx = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128(tiles));
+            __m256i w = _mm256_i64gather_epi64((const long long *)rows, idx, 8);
+            __m256i m = _mm256_load_si256((const __m256i *)group_masks[(attr_row[cx >> 2] >> ashift) & 15]);
+            _mm256_storeu_si256((__m256i *)(out + 8 * i), _mm256_and_si256(w, m));
+        }
+        for (; i < run; i++, cx++)
+            store_word(out + 8 * i, rows[row[cx]] & pm[(attr_row[cx >> 2] >> (ashift | (cx & 2))) & 3]);
+        out += 8 * run;
+        left -= run;
+        cx = 0;
+        ntsel ^= 1;
+    }
+}
+#endif
+
 /* fetch_full_line for a rendered line whose background is on, with the tiles
  * decoded as they are fetched: bg gets the palette-RAM indices of slots 0-33
  * (slots 0 and 1 from the previous line's fetches), the fetch buffers keep
@@ -286,9 +332,15 @@ static int fetch_decode_line(nes *n, uint8_t *bg)
                    (spread_lo[p->tile_lo[s]] | spread_hi[p->tile_hi[s]]) & bg_palette_mask[p->tile_pal[s] & 3]);
     const cart *c = n->host.cart;
     unsigned fine_y = (v >> 12) & 7;
-    if (c && c->chr_pixels && bank >= c->chr && (size_t)(bank - c->chr) + 4096 <= c->chr_size / 16 * 16)
-        decode_line_tiles(n, bg + 16, c->chr_pixels + fine_y * (c->chr_size / 16) + (size_t)(bank - c->chr) / 16, NULL);
-    else
+    if (c && c->chr_pixels && bank >= c->chr && (size_t)(bank - c->chr) + 4096 <= c->chr_size / 16 * 16) {
+        const uint64_t *rows = c->chr_pixels + fine_y * (c->chr_size / 16) + (size_t)(bank - c->chr) / 16;
+#if defined(__x86_64__) && defined(__GNUC__)
+        if (__builtin_cpu_supports("avx2"))
+            decode_rows_avx2(n, bg + 16, rows);
+        else
+#endif
+            decode_line_tiles(n, bg + 16, rows, NULL);
+    } else
         decode_line_tiles(n, bg + 16, NULL, bank + fine_y);
     p->v = (uint16_t)(v ^ 0x400);
     return 1;
