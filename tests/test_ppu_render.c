@@ -1,7 +1,9 @@
 /* test_ppu_render: the whole-line renderer against the one-pixel-at-a-time
  * reference, frame by frame over Super Mario Bros play (title, demo, levels,
- * sprites behind the background, the scrolling split under the status bar). */
+ * sprites behind the background, the scrolling split under the status bar,
+ * extra overlapping sprites written into the OAM page). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "nes/nes_internal.h"
 #include "smbrl/rng.h"
@@ -28,6 +30,15 @@ int main(void)
             pad = (uint8_t)(rng_u32(&r) & ~NES_SELECT);
         if (f % 600 < 6)
             pad = (f % 600 < 3) ? NES_START : 0;
+        /* Eight extra sprites in OAM slots 48-55 (through the page SMB copies
+         * to OAM each frame), in overlapping pairs with other palettes,
+         * priorities and flips: which sprite wins where two are opaque. */
+        for (int k = 0; k < 8; k++) {
+            uint8_t sprite[4] = {(uint8_t)(40 + (f * 3 + k * 5) % 150), (uint8_t)(f + k * 7),
+                                 (uint8_t)((k * 0x41 + f) & 0xE3), (uint8_t)(f * 2 + (k / 2) * 40 + (k & 1) * 3)};
+            memcpy(&fast->ram[0x200 + 4 * (48 + k)], sprite, 4);
+            memcpy(&ref->ram[0x200 + 4 * (48 + k)], sprite, 4);
+        }
         nes_run_frame(fast, pad, a);
         nes_run_frame(ref, pad, b);
         for (int i = 0; i < NES_WIDTH * NES_HEIGHT; i++)

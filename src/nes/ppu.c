@@ -597,6 +597,19 @@ static void build_sprite_line(struct ppu *p)
     for (int i = 0; i < p->sprite_count; i++) {
         const struct sprite_unit *s = &p->sprites[i];
         uint8_t tag = (uint8_t)(((s->attr & 3) << 2) | (s->attr & 0x20) | ((i == 0 && p->sprite0_on_line) ? 0x40 : 0));
+        if (s->x <= 248) {
+            /* Eight pixels at once: colour and tag where the sprite is opaque
+             * and no earlier sprite is (bits 0-1 of a byte both clear). */
+            const uint64_t ones = 0x0101010101010101ull;
+            uint64_t c = spread_lo[s->lo] | spread_hi[s->hi]; /* colour, bits 2-3 where opaque */
+            uint64_t opaque = ((c >> 2) & ones) * 0xFF;
+            uint64_t old;
+            memcpy(&old, &p->sprite_line[s->x], 8);
+            uint64_t taken = ((old | (old >> 1)) & ones) * 0xFF;
+            old |= ((c & 0x0303030303030303ull) | tag * ones) & opaque & ~taken;
+            memcpy(&p->sprite_line[s->x], &old, 8);
+            continue;
+        }
         for (int b = 0; b < 8; b++) {
             int x = s->x + b;
             if (x > 255)
@@ -637,14 +650,28 @@ static void sprite0_hit_test(struct ppu *p, int x0, int x1)
     }
 }
 
+/* The sprite pixel at x as build_sprite_line encodes it, from the sprite units
+ * themselves (the reference does not share build_sprite_line's shortcuts). */
+static uint8_t sprite_pixel(const struct ppu *p, int x)
+{
+    for (int i = 0; i < p->sprite_count; i++) {
+        const struct sprite_unit *s = &p->sprites[i];
+        int b = x - s->x;
+        if (b < 0 || b > 7)
+            continue;
+        uint8_t c = (uint8_t)(((s->lo >> (7 - b)) & 1) | (((s->hi >> (7 - b)) & 1) << 1));
+        if (c)
+            return (uint8_t)(c | ((s->attr & 3) << 2) | (s->attr & 0x20) | ((i == 0 && p->sprite0_on_line) ? 0x40 : 0));
+    }
+    return 0;
+}
+
 /* Pixels x0..x1-1, one at a time: the reference for draw_pixels_fast (tests and
  * reference_render). */
 static void draw_pixels_reference(nes *n, int line, int x0, int x1)
 {
     struct ppu *p = &n->ppu;
     int bg_on = p->mask & MASK_BG, spr_on = p->mask & MASK_SPR;
-    if (spr_on && !p->sprite_line_valid)
-        build_sprite_line(p);
     uint8_t *row = n->host.pixels + line * NES_WIDTH;
     uint8_t gray = (p->mask & MASK_GRAY) ? 0x30 : 0x3F;
     for (int x = x0; x < x1; x++) {
@@ -657,7 +684,7 @@ static void draw_pixels_reference(nes *n, int line, int x0, int x1)
         }
         uint8_t sp = 0;
         if (spr_on && (x >= 8 || (p->mask & MASK_SPR_LEFT)))
-            sp = p->sprite_line[x];
+            sp = sprite_pixel(p, x);
         uint8_t idx;
         if ((sp & 3) && bc) {
             if ((sp & 0x40) && x != 255 && bg_on)
@@ -724,7 +751,52 @@ __attribute__((target("ssse3"))) static void decode_tiles_ssse3(uint8_t *bg, con
     }
 }
 
+
+/* The sprite pixels of the line over the background row, 16 pixels from each
+ * sprite's x: a pixel shows the sprite where the sprite is opaque and in front
+ * or the background is transparent (idx 0). Pixels of the line that belong to
+ * no sprite (or to another one, drawn the same) can be covered twice. */
+__attribute__((target("ssse3"))) static void overlay_sprites_ssse3(uint8_t *row, const uint8_t *idx,
+                                                                   const struct ppu *p, const uint8_t *pal, int start)
+{
+    const __m128i sprite_pal = _mm_loadu_si128((const __m128i *)(pal + 16));
+    const __m128i zero = _mm_setzero_si128(), three = _mm_set1_epi8(3), behind = _mm_set1_epi8(0x20);
+    const __m128i low = _mm_set1_epi8(0x0F);
+    const __m128i lane = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int i = 0; i < p->sprite_count; i++) {
+        int q = p->sprites[i].x > 240 ? 240 : p->sprites[i].x;
+        __m128i sp = _mm_loadu_si128((const __m128i *)(p->sprite_line + q));
+        __m128i bg = _mm_loadu_si128((const __m128i *)(idx + q));
+        __m128i transparent = _mm_cmpeq_epi8(_mm_and_si128(sp, three), zero);
+        __m128i shows = _mm_or_si128(_mm_cmpeq_epi8(bg, zero), _mm_cmpeq_epi8(_mm_and_si128(sp, behind), zero));
+        /* Lanes left of `start` (the left-column clip): lane < start - q. */
+        __m128i clipped = _mm_cmpgt_epi8(_mm_set1_epi8((char)(start - q > 0 ? start - q : 0)), lane);
+        __m128i draw = _mm_andnot_si128(_mm_or_si128(transparent, clipped), shows);
+        __m128i colour = _mm_shuffle_epi8(sprite_pal, _mm_and_si128(sp, low));
+        __m128i old = _mm_loadu_si128((const __m128i *)(row + q));
+        _mm_storeu_si128((__m128i *)(row + q), _mm_or_si128(_mm_and_si128(draw, colour), _mm_andnot_si128(draw, old)));
+    }
+}
 #endif
+
+static void overlay_sprites(uint8_t *row, const uint8_t *idx, const struct ppu *p, const uint8_t *pal, int start)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("ssse3")) {
+        overlay_sprites_ssse3(row, idx, p, pal, start);
+        return;
+    }
+#endif
+    for (int i = 0; i < p->sprite_count; i++) {
+        int x0 = p->sprites[i].x < start ? start : p->sprites[i].x;
+        int x1 = p->sprites[i].x + 8 > 256 ? 256 : p->sprites[i].x + 8;
+        for (int x = x0; x < x1; x++) {
+            uint8_t sp = p->sprite_line[x];
+            if ((sp & 3) && (!idx[x] || !(sp & 0x20)))
+                row[x] = pal[0x10 | (sp & 0x0F)];
+        }
+    }
+}
 
 static int decode_tiles(uint8_t *bg, const struct ppu *p)
 {
@@ -814,16 +886,7 @@ static void compose_line(nes *n, uint8_t *row, uint8_t *bg, int test_hit)
     if (spr_on && p->sprite_count) {
         if (!p->sprite_line_valid)
             build_sprite_line(p);
-        int start = (p->mask & MASK_SPR_LEFT) ? 0 : 8;
-        for (int i = 0; i < p->sprite_count; i++) {
-            int x0 = p->sprites[i].x < start ? start : p->sprites[i].x;
-            int x1 = p->sprites[i].x + 8 > 256 ? 256 : p->sprites[i].x + 8;
-            for (int x = x0; x < x1; x++) {
-                uint8_t sp = p->sprite_line[x];
-                if ((sp & 3) && (!idx[x] || !(sp & 0x20)))
-                    row[x] = pal[0x10 | (sp & 0x0F)];
-            }
-        }
+        overlay_sprites(row, idx, p, pal, (p->mask & MASK_SPR_LEFT) ? 0 : 8);
         if (test_hit && p->sprite0_on_line && !(p->status & STATUS_HIT) && bg_on)
             sprite0_hit_test_line(p, idx);
     }
