@@ -1138,22 +1138,37 @@ static int run_quiet_lines(nes *n, int line, uint64_t target)
     if (p->line_sprites_dirty)
         count_line_sprites(p);
     unsigned height = (p->ctrl & CTRL_SPR16) ? 16 : 8, sprite0_y = p->oam[0];
-    uint16_t v = p->v, t = p->t;
-    uint8_t emphasis = p->mask >> 5;
-    uint64_t left = target - p->clock;
-    int done = 0;
-    for (; line < 240 && left >= 341; line++, left -= 341, done++) {
-        if (p->line_sprites[line] >= 8 || (unsigned)(line - (int)sprite0_y) < height)
-            break;
-        p->emphasis[line] = emphasis;
-        p->v = (uint16_t)(v ^ 0x400); /* 32 coarse-X increments */
-        increment_y(p);
-        p->v = (uint16_t)((p->v & ~0x041F) | (t & 0x041F));
-        increment_x(p);
-        increment_x(p);
-        v = p->v;
-    }
+    uint64_t lines = (target - p->clock) / 341;
+    int end = line, limit = lines < (uint64_t)(240 - line) ? line + (int)lines : 240;
+    while (end < limit && p->line_sprites[end] < 8 && (unsigned)(end - (int)sprite0_y) >= height)
+        end++;
+    int done = end - line;
     if (done) {
+        memset(p->emphasis + line, p->mask >> 5, (size_t)done);
+        /* Each line: 32 coarse-X increments, increment_y, the horizontal bits
+         * from t, two coarse-X increments. The horizontal bits after the last
+         * line follow from t alone; increment_y repeats a tile row at a time. */
+        uint16_t v = p->v;
+        unsigned fine_y = (v >> 12) & 7, coarse_y = (v >> 5) & 31, vertical_nt = (v >> 11) & 1;
+        for (unsigned left = (unsigned)done; left;) {
+            if (left < 8 - fine_y) {
+                fine_y += left;
+                break;
+            }
+            left -= 8 - fine_y;
+            fine_y = 0;
+            if (coarse_y == 29) {
+                coarse_y = 0;
+                vertical_nt ^= 1;
+            } else if (coarse_y == 31) {
+                coarse_y = 0;
+            } else {
+                coarse_y++;
+            }
+        }
+        p->v = (uint16_t)((fine_y << 12) | (vertical_nt << 11) | (coarse_y << 5) | (p->t & 0x041F));
+        increment_x(p);
+        increment_x(p);
         /* What evaluation, the sprite fetch and dot 257 leave after such a line. */
         p->pixels_from = p->pixels_to = 0;
         p->overflow_dot = -1;
