@@ -277,38 +277,29 @@ static const long long group_masks[16][4] __attribute__((aligned(32))) = {
     GROUP_MASK(6), GROUP_MASK(7), GROUP_MASK(8), GROUP_MASK(9), GROUP_MASK(10), GROUP_MASK(11),
     GROUP_MASK(12), GROUP_MASK(13), GROUP_MASK(14), GROUP_MASK(15)};
 
-/* decode_line_tiles from decoded CHR rows with AVX2: each group of four tiles
- * under one attribute byte is one gather of their rows and one masked store. */
+/* decode_line_tiles from decoded CHR rows with AVX2: whole attribute groups of
+ * four tiles from the group of the first tile on (nine groups cover 32 tiles
+ * at any coarse X), each one gather of their rows and one masked store into a
+ * scratch line, which is then copied out from the first tile. */
 __attribute__((target("avx2"))) static void decode_rows_avx2(const nes *n, uint8_t *out, const uint64_t *rows)
 {
-    const uint64_t *pm = bg_palette_mask;
+    uint8_t groups[9 * 32];
     uint16_t v = n->ppu.v;
-    unsigned cy = (v >> 5) & 31, cx = v & 31;
-    unsigned ntsel = (v >> 10) & 3;
-    unsigned left = 32;
-    while (left) {
-        const uint8_t *page = n->host.nt[ntsel];
-        const uint8_t *row = page + cy * 32, *attr_row = page + 0x3C0 + (cy >> 2) * 8;
-        unsigned ashift = (cy & 2) << 1;
-        unsigned run = 32 - cx < left ? 32 - cx : left;
-        unsigned i = 0;
-        for (; i < run && (cx & 3); i++, cx++)
-            store_word(out + 8 * i, rows[row[cx]] & pm[(attr_row[cx >> 2] >> (ashift | (cx & 2))) & 3]);
-        for (; i + 4 <= run; i += 4, cx += 4) {
-            int tiles;
-            memcpy(&tiles, row + cx, 4);
-            __m256i idx = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128(tiles));
-            __m256i w = _mm256_i64gather_epi64((const long long *)rows, idx, 8);
-            __m256i m = _mm256_load_si256((const __m256i *)group_masks[(attr_row[cx >> 2] >> ashift) & 15]);
-            _mm256_storeu_si256((__m256i *)(out + 8 * i), _mm256_and_si256(w, m));
+    unsigned cy = (v >> 5) & 31, cx = v & 31, ntsel = (v >> 10) & 3;
+    unsigned ashift = (cy & 2) << 1, c = cx & ~3u;
+    const uint8_t *page = n->host.nt[ntsel];
+    for (int g = 0; g < 9; g++, c += 4) {
+        if (c == 32) {
+            c = 0;
+            page = n->host.nt[ntsel ^ 1];
         }
-        for (; i < run; i++, cx++)
-            store_word(out + 8 * i, rows[row[cx]] & pm[(attr_row[cx >> 2] >> (ashift | (cx & 2))) & 3]);
-        out += 8 * run;
-        left -= run;
-        cx = 0;
-        ntsel ^= 1;
+        int tiles;
+        memcpy(&tiles, page + cy * 32 + c, 4);
+        __m256i w = _mm256_i64gather_epi64((const long long *)rows, _mm256_cvtepu8_epi64(_mm_cvtsi32_si128(tiles)), 8);
+        __m256i m = _mm256_load_si256((const __m256i *)group_masks[(page[0x3C0 + (cy >> 2) * 8 + (c >> 2)] >> ashift) & 15]);
+        _mm256_storeu_si256((__m256i *)(groups + 32 * g), _mm256_and_si256(w, m));
     }
+    memcpy(out, groups + 8 * (cx & 3), 32 * 8);
 }
 #endif
 
