@@ -347,21 +347,24 @@ static void fetch_line_tiles_flat(nes *n, int lo, int hi, const uint8_t *bank)
     unsigned cy = (v >> 5) & 31, ashift = (cy & 2) << 1;
     const uint8_t *pat = bank + ((v >> 12) & 7);
     const uint8_t *page = n->host.nt[(v >> 10) & 3];
+    const uint8_t *row = page + cy * 32, *attr_row = page + 0x3C0 + (cy >> 2) * 8;
+    /* Slot k is fetched at dot 8k+1 and coarse X increments at dot 8k+8. */
     for (int k = (lo - 1) >> 3; k < 32 && 8 * k + 1 < hi; k++) {
         if (8 * k + 1 >= lo) {
             unsigned cx = v & 31;
-            const uint8_t *t = pat + page[cy * 32 + cx] * 16;
+            const uint8_t *t = pat + row[cx] * 16;
             p->tile_lo[k + 2] = t[0];
             p->tile_hi[k + 2] = t[8];
-            p->tile_pal[k + 2] = (uint8_t)((page[0x3C0 + (cy >> 2) * 8 + (cx >> 2)] >> (ashift | (cx & 2))) & 3);
+            p->tile_pal[k + 2] = (uint8_t)((attr_row[cx >> 2] >> (ashift | (cx & 2))) & 3);
         }
-        if (8 * k + 8 >= lo && 8 * k + 8 < hi) {
-            if ((v & 0x1F) == 31) {
-                v = (uint16_t)((v & ~0x1F) ^ 0x400);
-                page = n->host.nt[(v >> 10) & 3];
-            } else {
-                v++;
-            }
+        if (8 * k + 8 >= hi)
+            break;
+        if ((v & 0x1F) == 31) {
+            v = (uint16_t)((v & ~0x1F) ^ 0x400);
+            page = n->host.nt[(v >> 10) & 3];
+            row = page + cy * 32, attr_row = page + 0x3C0 + (cy >> 2) * 8;
+        } else {
+            v++;
         }
     }
     p->v = v;
