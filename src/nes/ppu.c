@@ -270,8 +270,8 @@ static inline __attribute__((always_inline)) void decode_line_tiles(const nes *n
 #include <immintrin.h>
 /* 0x03 | palette << 2 for tiles 0-1 and 2-3 of an attribute group, by the
  * group's low four attribute bits: the AND masks of four tiles at once. */
-#define GROUP_MASK(a) {(long long)bg_palette_mask[(a) & 3], (long long)bg_palette_mask[(a) & 3], \
-                       (long long)bg_palette_mask[(a) >> 2], (long long)bg_palette_mask[(a) >> 2]}
+#define PALETTE_MASK(pal) (long long)((0x03ull | (uint64_t)(pal) << 2) * 0x0101010101010101ull) /* bg_palette_mask */
+#define GROUP_MASK(a) {PALETTE_MASK((a) & 3), PALETTE_MASK((a) & 3), PALETTE_MASK((a) >> 2), PALETTE_MASK((a) >> 2)}
 static const long long group_masks[16][4] __attribute__((aligned(32))) = {
     GROUP_MASK(0), GROUP_MASK(1), GROUP_MASK(2), GROUP_MASK(3), GROUP_MASK(4), GROUP_MASK(5),
     GROUP_MASK(6), GROUP_MASK(7), GROUP_MASK(8), GROUP_MASK(9), GROUP_MASK(10), GROUP_MASK(11),
