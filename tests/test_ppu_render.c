@@ -1,7 +1,8 @@
 /* test_ppu_render: the whole-line renderer against the one-pixel-at-a-time
  * reference, frame by frame over Super Mario Bros play (title, demo, levels,
  * sprites behind the background, the scrolling split under the status bar,
- * extra overlapping sprites written into the OAM page). */
+ * extra overlapping sprites written into the OAM page); and the skipped frames
+ * against single-stepped ones, on which no poll loop or idle loop is skipped. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,11 @@ int main(void)
      * the game can observe as the rendered paths do. */
     nes *skip = nes_create(&c, err, sizeof err);
     int skip_differing = 0;
+    /* One instruction at a time (the scheduler's next event is always the next
+     * cycle): nes_poll_skip and the idle-loop skip never apply. */
+    nes *step = nes_create(&c, err, sizeof err);
+    const int step_frames = 700;
+    int step_differing = 0;
     ref->host.reference_render = 1;
     uint8_t *a = malloc(NES_WIDTH * NES_HEIGHT), *b = malloc(NES_WIDTH * NES_HEIGHT);
     rng r;
@@ -43,10 +49,28 @@ int main(void)
             memcpy(&fast->ram[0x200 + 4 * (48 + k)], sprite, 4);
             memcpy(&ref->ram[0x200 + 4 * (48 + k)], sprite, 4);
             memcpy(&skip->ram[0x200 + 4 * (48 + k)], sprite, 4);
+            memcpy(&step->ram[0x200 + 4 * (48 + k)], sprite, 4);
         }
         nes_run_frame(fast, pad, a);
         nes_run_frame(ref, pad, b);
         nes_run_frame(skip, pad, NULL);
+        if (f < step_frames) {
+            char line[96];
+            nes_set_buttons(step, 0, pad);
+            /* A frame ends at the scheduler's first stop after vblank; with NMI
+             * off (the first frame) that can be later than the next instruction:
+             * there, step to the same cycle. */
+            for (uint64_t frame = step->ppu.frames; step->ppu.frames == frame || (f == 0 && step->cycle < skip->cycle);)
+                nes_trace_step(step, line, sizeof line);
+            const struct ppu *pt = &step->ppu, *pk = &skip->ppu;
+            if ((memcmp(step->ram, skip->ram, sizeof step->ram) || memcmp(&step->cpu, &skip->cpu, sizeof step->cpu) ||
+                 step->cycle != skip->cycle || pt->v != pk->v || pt->t != pk->t || pt->x != pk->x ||
+                 pt->w != pk->w || pt->status != pk->status || pt->io_latch != pk->io_latch ||
+                 pt->clock != pk->clock) &&
+                step_differing++ < 3)
+                fprintf(stderr, "frame %d: stepped state differs (cycle %llu/%llu, status %02x/%02x)\n", f,
+                        (unsigned long long)step->cycle, (unsigned long long)skip->cycle, pt->status, pk->status);
+        }
         const struct ppu *pf = &fast->ppu, *ps = &skip->ppu;
         if ((memcmp(fast->ram, skip->ram, sizeof fast->ram) || memcmp(&fast->cpu, &skip->cpu, sizeof fast->cpu) ||
              fast->cycle != skip->cycle || pf->v != ps->v || pf->t != ps->t || pf->x != ps->x || pf->w != ps->w ||
@@ -65,12 +89,14 @@ int main(void)
     }
     CHECK_EQ_INT(differing, 0);
     CHECK_EQ_INT(skip_differing, 0);
+    CHECK_EQ_INT(step_differing, 0);
     CHECK_EQ_INT(nes_hash_bytes(fast->ram, 2048, 0), nes_hash_bytes(ref->ram, 2048, 0));
     free(a);
     free(b);
     nes_free(fast);
     nes_free(ref);
     nes_free(skip);
+    nes_free(step);
     cart_free(&c);
     return testlib_finish("test_ppu_render");
 }

@@ -1262,11 +1262,26 @@ uint64_t ppu_dots_until(const nes *n, int line, int dot)
 
 uint8_t ppu_peek_status(const nes *n) { return n->ppu.status; }
 
-/* The dot clock up to which no $2002 status bit can change, looking only at the
- * current line: a sprite-0 hit needs sprite 0 on this line (its 8 dots), the
- * overflow flag has its computed dot, vblank clears at 261:1; anything else
- * waits for the next line, where this is asked again. Lines 240-241 (vblank
- * set, with its read races) return the current clock: callers must not skip. */
+/* Whether a status bit can change on visible line m (> the current line) before
+ * anything writes a register: a sprite-0 hit needs sprite 0 on the line (put
+ * there by the evaluation on line m - 1) and no hit yet, the overflow flag
+ * eight sprites in range of line m's evaluation and no overflow yet. */
+static int line_may_set_status(const struct ppu *p, int m)
+{
+    if (!rendering(p))
+        return 0;
+    unsigned height = (p->ctrl & CTRL_SPR16) ? 16 : 8;
+    if (!(p->status & STATUS_HIT) && m >= 1 && (unsigned)(m - 1 - p->oam[0]) < height)
+        return 1;
+    return !(p->status & STATUS_OVERFLOW) && p->line_sprites[m] >= 8;
+}
+
+/* The dot clock up to which no $2002 status bit can change: a sprite-0 hit
+ * needs sprite 0 on the line (its 8 dots), the overflow flag has its computed
+ * dot, vblank sets at 241:1 and clears at 261:1. Later visible lines on which
+ * nothing can happen (line_may_set_status) are quiet too, so that a poll loop
+ * runs whole lines between its reads. Lines 240-241 (vblank set, with its read
+ * races) return the current clock: callers must not skip. */
 uint64_t ppu_quiet_until(const nes *n)
 {
     const struct ppu *p = &n->ppu;
@@ -1289,6 +1304,14 @@ uint64_t ppu_quiet_until(const nes *n)
          * dot 65 is a register write, which recomputes this). */
         if (dot <= 65 && 65 < until && (p->line_sprites_dirty || p->line_sprites[line] >= 8))
             until = 65;
+    }
+    if (line < 240 && until == 341 && !p->line_sprites_dirty) {
+        /* The whole rest of this line is quiet: so are the following lines up
+         * to the first on which a bit can change, or up to line 240. */
+        int m = line + 1;
+        while (m < 240 && !line_may_set_status(p, m))
+            m++;
+        until += 341 * (m - line - 1);
     }
     if (line == 261 && dot <= 1)
         until = 1;
