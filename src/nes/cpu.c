@@ -11,42 +11,58 @@
 
 #include "nes/nes_internal.h"
 
-/* The CPU loop's view of the machine, kept in locals: the clock, the scheduler's
- * next event and the PRG bank pointers. Byte stores to RAM could alias these in
- * the compiler's eyes if they lived only in `nes`; they are reloaded after every
- * access to I/O, the only thing that can change them. */
-struct bus {
-    uint64_t cyc;
-    uint64_t next_event;
+/* The PRG banks as the CPU loop sees them; refreshed after every access to I/O
+ * (the only thing that can switch banks), out of line to keep the many access
+ * sites of the interpreters small. */
+struct bus_map {
     const uint8_t *prg[4];
     uintptr_t code[8];  /* per 8 KiB of address space: PRG bank address minus its CPU address (0 = not ROM) */
     /* Per bank at $8000-$FFFF: the host address (code[] + CPU address) from which
      * an opcode no longer has its two following bytes in the run of banks that
      * are contiguous in host memory (one run of all four for NROM). */
     uintptr_t run_end[8];
-    /* The ROM interpreter's run_end for the code it executes; 0 after any I/O
-     * access (bus_load), which may have switched banks: it then re-derives its
-     * host pointer from the CPU address before the next instruction. */
-    uintptr_t ip_limit;
+};
+
+/* The CPU loop's view of the machine, kept in locals: the clock, the scheduler's
+ * next event and the PRG bank pointers. Byte stores to RAM could alias these in
+ * the compiler's eyes if they lived only in `nes`; they are reloaded after every
+ * access to I/O, the only thing that can change them. The address of a `struct
+ * bus` never leaves the interpreter (its fields stay in registers). */
+struct bus {
+    uint64_t cyc;
+    uint64_t next_event;
+    /* The ROM interpreter's one test per instruction: the cycle from which it
+     * must return to its boundary, at most next_event, and early enough that
+     * the code pointer cannot have run past its run_end (straight-line code
+     * advances at most one byte per cycle; a forward jump brings it nearer by
+     * its distance). 0 after any I/O access (bus_load), which may have switched
+     * banks: the boundary then re-derives the host pointer from the CPU address. */
+    uint64_t limit;
+    struct bus_map *map;
     uint8_t open_bus;   /* the last value on the data bus; stored to n->cpu only around I/O */
 };
+
+static __attribute__((noinline)) void map_load(const nes *n, struct bus_map *m)
+{
+    for (int i = 0; i < 4; i++) {
+        m->prg[i] = n->host.prg[i];
+        m->code[4 + i] = (uintptr_t)n->host.prg[i] - (uintptr_t)(0x8000 + 0x2000 * i);
+    }
+    uintptr_t end = m->code[7] + 0x10000 - 2;
+    for (int i = 7; i >= 4; i--) {
+        if (i < 7 && m->code[i] != m->code[i + 1])
+            end = m->code[i] + (uintptr_t)(0x2000 * (i + 1)) - 2;
+        m->run_end[i] = end;
+    }
+}
 
 static inline __attribute__((always_inline)) void bus_load(const nes *n, struct bus *b)
 {
     b->cyc = n->cycle;
     b->next_event = n->next_event;
     b->open_bus = n->cpu.open_bus;
-    for (int i = 0; i < 4; i++) {
-        b->prg[i] = n->host.prg[i];
-        b->code[4 + i] = (uintptr_t)n->host.prg[i] - (uintptr_t)(0x8000 + 0x2000 * i);
-    }
-    uintptr_t end = b->code[7] + 0x10000 - 2;
-    for (int i = 7; i >= 4; i--) {
-        if (i < 7 && b->code[i] != b->code[i + 1])
-            end = b->code[i] + (uintptr_t)(0x2000 * (i + 1)) - 2;
-        b->run_end[i] = end;
-    }
-    b->ip_limit = 0;
+    map_load(n, b->map);
+    b->limit = 0;
 }
 
 static inline __attribute__((always_inline)) uint8_t rd(nes *n, uint16_t addr, struct bus *b)
@@ -55,7 +71,7 @@ static inline __attribute__((always_inline)) uint8_t rd(nes *n, uint16_t addr, s
     if (addr < 0x2000) {
         v = n->ram[addr & 0x7FF];
     } else if (addr >= 0x8000) {
-        v = b->prg[(addr >> 13) & 3][addr & 0x1FFF];
+        v = b->map->prg[(addr >> 13) & 3][addr & 0x1FFF];
     } else {
         n->cycle = b->cyc;
         n->cpu.open_bus = b->open_bus;
@@ -86,7 +102,7 @@ static inline __attribute__((always_inline)) uint8_t fetch(nes *n, uint16_t addr
 {
     if (__builtin_expect(addr >= 0x8000, 1)) {
         /* One table load and one byte load: the bank's address minus $8000 + 8 KiB * i. */
-        uint8_t v = *(const uint8_t *)(b->code[addr >> 13] + addr);
+        uint8_t v = *(const uint8_t *)(b->map->code[addr >> 13] + addr);
         b->open_bus = v;
         b->cyc++;
         return v;
@@ -125,7 +141,7 @@ static inline __attribute__((always_inline)) uint8_t fetch_rom(const uint8_t **i
  * the same host run (see run_end): then the ROM interpreter runs it. */
 static inline __attribute__((always_inline)) int rom_code(uint16_t pc, const struct bus *b)
 {
-    return pc >= 0x8000 && b->code[pc >> 13] + pc < b->run_end[pc >> 13];
+    return pc >= 0x8000 && b->map->code[pc >> 13] + pc < b->map->run_end[pc >> 13];
 }
 
 #define RD(a) rd(n, (uint16_t)(a), &bus)
@@ -303,7 +319,8 @@ static int nmi_hijacks(nes *n, uint64_t now)
  * until the next instruction is not ROM code (returns 1, before running it). */
 static int run_rom(nes *n)
 {
-    struct bus bus;
+    struct bus_map map;
+    struct bus bus = {.map = &map};
     bus_load(n, &bus);
     uint16_t pc = n->cpu.pc;
     uint8_t a = n->cpu.a, x = n->cpu.x, y = n->cpu.y, s = n->cpu.s, p = n->cpu.p;
@@ -324,9 +341,11 @@ static int run_rom(nes *n)
  * re-derivation (the common case of branches, JSR, RTS and JMP). NEXT() still
  * stops at the run's end. */
 #define NEAR_JUMP(from, to) do { uint16_t to__ = (uint16_t)(to); \
-        if (!((to__ ^ (from)) & 0xE000)) { ip = (const uint8_t *)(ip_base + to__); NEXT(); } \
+        if (!((to__ ^ (from)) & 0xE000)) { const uint8_t *ip__ = (const uint8_t *)(ip_base + to__); \
+            if (ip__ > ip) { uint64_t d__ = (uint64_t)(ip__ - ip); bus.limit = bus.limit > d__ ? bus.limit - d__ : 0; } \
+            ip = ip__; NEXT(); } \
         JUMP(to__); } while (0)
-#define NEXT() do { if (cyc >= bus.next_event || (uintptr_t)ip >= bus.ip_limit) goto boundary; \
+#define NEXT() do { if (cyc >= bus.limit) goto boundary; \
         op = FETCH(); goto *dispatch[op]; } while (0)
     goto enter;
 boundary:
@@ -339,9 +358,11 @@ jump:
         goto done;
     }
 enter:
-    ip_base = bus.code[pc >> 13];
-    bus.ip_limit = bus.run_end[pc >> 13];
+    ip_base = bus.map->code[pc >> 13];
     ip = (const uint8_t *)(ip_base + pc);
+    bus.limit = cyc + (uint64_t)(bus.map->run_end[pc >> 13] - (uintptr_t)ip);
+    if (bus.limit > bus.next_event)
+        bus.limit = bus.next_event;
     op = FETCH();
     goto *dispatch[op];
     {
@@ -367,7 +388,8 @@ done:
  * next_event (returns 0) or until the next instruction is ROM code (returns 1). */
 static int run_bus(nes *n)
 {
-    struct bus bus;
+    struct bus_map map;
+    struct bus bus = {.map = &map};
     bus_load(n, &bus);
     uint16_t pc = n->cpu.pc;
     uint8_t a = n->cpu.a, x = n->cpu.x, y = n->cpu.y, s = n->cpu.s, p = n->cpu.p;
@@ -408,7 +430,8 @@ done:
 
 void cpu_run(nes *n)
 {
-    struct bus bus;
+    struct bus_map map;
+    struct bus bus = {.map = &map};
     bus_load(n, &bus);
     int rom = rom_code(n->cpu.pc, &bus);
     /* Each interpreter runs its first instruction unconditionally (the caller
@@ -420,7 +443,8 @@ void cpu_run(nes *n)
 /* The 7-cycle interrupt sequence for NMI and IRQ (BRK is an opcode above). */
 static void interrupt(nes *n, uint16_t vec)
 {
-    struct bus bus;
+    struct bus_map map;
+    struct bus bus = {.map = &map};
     bus_load(n, &bus);
     uint16_t pc = n->cpu.pc;
     uint8_t s = n->cpu.s;
@@ -481,7 +505,8 @@ void cpu_power(nes *n)
 void cpu_reset(nes *n)
 {
     struct cpu *c = &n->cpu;
-    struct bus bus;
+    struct bus_map map;
+    struct bus bus = {.map = &map};
     bus_load(n, &bus);
     RD(c->pc); RD(c->pc);
     RD(0x100 | c->s); c->s--;

@@ -12,7 +12,7 @@ op_AD:
      * iterations whose outcome cannot change are skipped at once. */
     if (PC() >= 0x8001 && PC() <= 0xFFF8) {
         uint16_t at = PC();
-        const uint8_t *code = &bus.prg[(at >> 13) & 3][at & 0x1FFF];
+        const uint8_t *code = &bus.map->prg[(at >> 13) & 3][at & 0x1FFF];
         if ((at & 0x1FFF) <= 0x1FF9 && code[0] == 0x02 && code[1] == 0x20 && code[2] == 0x29 &&
             (code[4] == 0xF0 || code[4] == 0xD0) && code[5] == (uint8_t)-7 &&
             ((at + 6) & 0xFF00) == ((at - 1) & 0xFF00)) {
@@ -128,15 +128,15 @@ op_D8: IMPLIED(); p &= (uint8_t)~P_D; NEXT();
 op_F8: IMPLIED(); p |= P_D; NEXT();
 op_B8: IMPLIED(); p &= (uint8_t)~P_V; NEXT();
 /* CLI, SEI and PLP change I after their interrupt poll: the poll sees the old I. */
-op_58: IMPLIED(); n->cpu.poll_i = p & P_I; p &= (uint8_t)~P_I; bus.next_event = n->next_event = cyc; NEXT();
-op_78: IMPLIED(); n->cpu.poll_i = p & P_I; p |= P_I; bus.next_event = n->next_event = cyc; NEXT();
+op_58: IMPLIED(); n->cpu.poll_i = p & P_I; p &= (uint8_t)~P_I; bus.limit = bus.next_event = n->next_event = cyc; NEXT();
+op_78: IMPLIED(); n->cpu.poll_i = p & P_I; p |= P_I; bus.limit = bus.next_event = n->next_event = cyc; NEXT();
 
 /* Stack. */
 op_48: IMPLIED(); PUSH(a); NEXT();
 op_08: IMPLIED(); PUSH(P() | P_B | P_U); NEXT();
 op_68: IMPLIED(); ZRD(0x100 | s); a = PULL(); SETNZ(a); NEXT();
 op_28: IMPLIED(); ZRD(0x100 | s); n->cpu.poll_i = p & P_I;
-    p = (uint8_t)((PULL() & ~P_B) | P_U); NZ_FROM_P(); bus.next_event = n->next_event = cyc; NEXT();
+    p = (uint8_t)((PULL() & ~P_B) | P_U); NZ_FROM_P(); bus.limit = bus.next_event = n->next_event = cyc; NEXT();
 
 /* Jumps and subroutines. */
 op_4C:
@@ -154,7 +154,7 @@ op_20: { uint16_t lo = FETCH(); ZRD(0x100 | s); uint16_t ret = PC(); PUSH(ret >>
 op_60: { IMPLIED(); ZRD(0x100 | s); uint16_t lo = PULL(); uint16_t ret = (uint16_t)(lo | (PULL() << 8));
     fetch(n, ret, &bus); NEAR_JUMP(PC(), ret + 1); }
 op_40: { IMPLIED(); ZRD(0x100 | s); p = (uint8_t)((PULL() & ~P_B) | P_U); NZ_FROM_P();
-    uint16_t lo = PULL(); uint16_t to = (uint16_t)(lo | (PULL() << 8)); bus.next_event = n->next_event = cyc; JUMP(to); }
+    uint16_t lo = PULL(); uint16_t to = (uint16_t)(lo | (PULL() << 8)); bus.limit = bus.next_event = n->next_event = cyc; JUMP(to); }
 op_00: { /* BRK: an NMI edge before the vector fetch takes over the vector. */
     FETCH(); uint16_t ret = PC(); PUSH(ret >> 8); PUSH(ret & 0xFF);
     uint16_t vec = 0xFFFE;
