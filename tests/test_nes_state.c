@@ -1,6 +1,8 @@
 /* test_nes_state: determinism and save states on Super Mario Bros.
  * - Two emulators fed the same inputs agree on RAM and frame hashes every frame.
  * - Save at frame k, run m frames, load, run the same m frames: same hashes.
+ * - A state from the title screen, loaded or copied into an emulator in the
+ *   level, draws the title's next frame exactly.
  * - A state from another cart, or a corrupt buffer, is refused.
  * - Rendering a frame or skipping it leaves the game in the same state. */
 #include <stdlib.h>
@@ -78,6 +80,35 @@ int main(void)
     nes_run_frame(a, 0, NULL);
     nes_run_frame(b, 0, NULL);
     CHECK_EQ_INT(nes_hash_bytes(nes_ram(a), 2048, 0), nes_hash_bytes(nes_ram(b), 2048, 0));
+
+    /* A state from another moment (the title screen) loaded or copied into an
+     * emulator that has run right through the level: the next frame is the
+     * title's, pixel for pixel (nothing of the level's picture stays behind). */
+    nes *title = nes_create(&c, err, sizeof err), *runner[2];
+    for (int f = 0; f < 120; f++)
+        nes_run_frame(title, 0, NULL);
+    nes_save(title, state);
+    nes_run_frame(title, 0, pa);
+    int title_colours[64] = {0}, title_distinct = 0;
+    for (int i = 0; i < NES_WIDTH * NES_HEIGHT; i++)
+        if (!title_colours[pa[i] & 63]++)
+            title_distinct++;
+    CHECK(title_distinct >= 4); /* the title is on screen */
+    for (int i = 0; i < 2; i++) {
+        runner[i] = nes_create(&c, err, sizeof err);
+        for (int f = 0; f < 600; f++)
+            nes_run_frame(runner[i], f >= 40 && f < 44 ? NES_START : f < 44 ? 0 : (uint8_t)(NES_RIGHT | NES_B | ((f / 8) & 1 ? NES_A : 0)), pb);
+    }
+    CHECK_EQ_INT(nes_load(runner[0], state), 0);
+    nes_copy(runner[1], title);
+    nes_load(title, state);
+    nes_run_frame(title, 0, pa);
+    for (int i = 0; i < 2; i++) {
+        nes_run_frame(runner[i], 0, pb);
+        CHECK_EQ_INT(nes_hash_bytes(pb, NES_WIDTH * NES_HEIGHT, 0), nes_hash_bytes(pa, NES_WIDTH * NES_HEIGHT, 0));
+        nes_free(runner[i]);
+    }
+    nes_free(title);
 
     /* Refusals: a corrupted magic, and a state of another cart. */
     nes_save(a, state);

@@ -1,7 +1,8 @@
 /* test_ppu_render: the whole-line renderer against the one-pixel-at-a-time
  * reference, frame by frame over Super Mario Bros play (title, demo, levels,
  * sprites behind the background, the scrolling split under the status bar,
- * extra overlapping sprites written into the OAM page); and the skipped frames
+ * extra overlapping sprites written into the OAM page, the background pattern
+ * table switched back and forth); and the skipped frames
  * against single-stepped ones, on which no poll loop or idle loop is skipped. */
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,15 @@ int main(void)
             memcpy(&ref->ram[0x200 + 4 * (48 + k)], sprite, 4);
             memcpy(&skip->ram[0x200 + 4 * (48 + k)], sprite, 4);
             memcpy(&step->ram[0x200 + 4 * (48 + k)], sprite, 4);
+        }
+        /* Frames 1000-1099 alternate the background pattern table (bit 4 of
+         * SMB's copy of PPUCTRL, which its NMI handler writes to $2000). */
+        if (f >= 1000 && f < 1100 && (f & 1)) {
+            fast->ram[0x778] ^= 0x10;
+            ref->ram[0x778] ^= 0x10;
+            skip->ram[0x778] ^= 0x10;
+            if (f < step_frames)
+                step->ram[0x778] ^= 0x10;
         }
         nes_run_frame(fast, pad, a);
         nes_run_frame(ref, pad, b);

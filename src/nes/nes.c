@@ -259,7 +259,9 @@ nes *nes_create(const cart *c, char *err, size_t errlen)
     n->state_size = (uint32_t)offsetof(nes, host);
     memcpy(n->cart_sha1, c->sha1, sizeof n->cart_sha1);
     n->host.cart = c;
+    n->host.bg_cache = malloc(sizeof *n->host.bg_cache);
     if (mapper_init(n, err, errlen) < 0) {
+        free(n->host.bg_cache);
         free(n);
         return NULL;
     }
@@ -267,7 +269,12 @@ nes *nes_create(const cart *c, char *err, size_t errlen)
     return n;
 }
 
-void nes_free(nes *n) { free(n); }
+void nes_free(nes *n)
+{
+    if (n)
+        free(n->host.bg_cache);
+    free(n);
+}
 
 size_t nes_state_size(void) { return offsetof(nes, host); }
 
@@ -282,6 +289,7 @@ int nes_load(nes *n, const void *buf)
         return -2;
     memcpy(n, buf, offsetof(nes, host));
     mapper_rebind(n);
+    ppu_bg_cache_drop(n);
     return 0;
 }
 
@@ -290,6 +298,7 @@ void nes_copy(nes *dst, const nes *src)
     memcpy(dst, src, offsetof(nes, host));
     dst->host.cart = src->host.cart;
     mapper_rebind(dst);
+    ppu_bg_cache_drop(dst);
 }
 
 uint8_t *nes_ram(nes *n) { return n->ram; }

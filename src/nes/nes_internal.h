@@ -126,6 +126,17 @@ struct mapper_state {
     uint64_t last_write;       /* CPU cycle of the last register write (MMC1 ignores back-to-back writes) */
 };
 
+/* The background of both CIRAM nametables decoded into palette-RAM indices, as
+ * the whole-line renderer would decode them (ppu.c): a line's 32 fetched tiles
+ * are then a copy. Derived data beside the state: a nametable or attribute
+ * write marks its tiles stale, and everything is stale when the pattern rows
+ * differ from those it was decoded from or the state is replaced. */
+struct bg_cache {
+    const uint64_t *rows;      /* cart chr_pixels rows (fine Y 0) it was decoded from; NULL: none */
+    uint32_t stale[2][30];     /* per CIRAM page and tile row, one bit per coarse X */
+    uint8_t pixels[2][240][256];
+};
+
 /* Host-side pointers: re-derived, never saved. */
 struct nes_host {
     const cart *cart;
@@ -135,6 +146,7 @@ struct nes_host {
     uint8_t *pixels;           /* this frame's output, or NULL when skipped */
     uint64_t stop_at;          /* single-stepping: return to the caller at this cycle (0 = off) */
     int reference_render;      /* tests: draw every pixel with the one-at-a-time reference path */
+    struct bg_cache *bg_cache; /* NULL when it could not be allocated: lines are decoded as fetched */
 };
 
 struct nes {
@@ -186,6 +198,7 @@ void ppu_oam_dma(nes *n, const uint8_t *page_data);
 uint64_t ppu_dots_until(const nes *n, int scanline, int dot);
 uint8_t ppu_peek_status(const nes *n);
 uint64_t ppu_quiet_until(const nes *n);
+void ppu_bg_cache_drop(nes *n); /* CIRAM was replaced (state load or copy) */
 
 /* apu.c */
 void apu_power(nes *n);

@@ -65,7 +65,21 @@ static void vram_write(nes *n, uint16_t addr, uint8_t value)
         if (!n->host.cart->chr) /* CHR RAM only; CHR ROM ignores writes */
             n->host.chr[addr >> 10][addr & 0x3FF] = value;
     } else if (addr < 0x3F00) {
-        n->host.nt[(addr >> 10) & 3][addr & 0x3FF] = value;
+        uint8_t *page = n->host.nt[(addr >> 10) & 3];
+        unsigned at = addr & 0x3FF;
+        page[at] = value;
+        struct bg_cache *bc = n->host.bg_cache;
+        if (bc) {
+            uint32_t *stale = bc->stale[(page - n->ppu.ciram) >> 10];
+            if (at < 0x3C0) {
+                stale[at >> 5] |= 1u << (at & 31);
+            } else {
+                /* An attribute byte colours a 4x4 block of tiles. */
+                unsigned row = ((at - 0x3C0) >> 3) * 4, cols = 0xFu << (((at - 0x3C0) & 7) * 4);
+                for (unsigned r = row; r < row + 4 && r < 30; r++)
+                    stale[r] |= cols;
+            }
+        }
     } else {
         n->ppu.palette[palette_index(addr)] = value & 0x3F;
     }
@@ -303,6 +317,58 @@ __attribute__((target("avx2"))) static void decode_rows_avx2(const nes *n, uint8
 }
 #endif
 
+void ppu_bg_cache_drop(nes *n)
+{
+    if (n->host.bg_cache)
+        n->host.bg_cache->rows = NULL;
+}
+
+/* Re-decodes the stale tiles of tile row cy of CIRAM page pg, all eight rows of
+ * each, from pattern rows `rows` (fine Y 0; fine Y f at rows + f * stride). */
+static void bg_cache_refresh(struct bg_cache *bc, const uint8_t *page, unsigned pg, unsigned cy, const uint64_t *rows,
+                             size_t stride)
+{
+    uint32_t stale = bc->stale[pg][cy];
+    if (!stale)
+        return;
+    bc->stale[pg][cy] = 0;
+    const uint8_t *attr_row = page + 0x3C0 + (cy >> 2) * 8;
+    unsigned ashift = (cy & 2) << 1;
+    uint8_t *out = bc->pixels[pg][cy * 8];
+    do {
+        unsigned cx = (unsigned)__builtin_ctz(stale);
+        stale &= stale - 1;
+        const uint64_t *r = rows + page[cy * 32 + cx];
+        uint64_t m = bg_palette_mask[(attr_row[cx >> 2] >> (ashift | (cx & 2))) & 3];
+        for (unsigned fy = 0; fy < 8; fy++)
+            store_word(out + fy * 256 + cx * 8, r[fy * stride] & m);
+    } while (stale);
+}
+
+/* decode_line_tiles from the background cache: the tiles from coarse X on of
+ * the nametable the line starts in, then those of its horizontal neighbour.
+ * Returns 0 (nothing done) for the rows below the nametable's 30 (the
+ * attribute bytes read as tiles) or without a cache. */
+static int cached_line_tiles(nes *n, uint8_t *out, const uint64_t *rows, size_t stride)
+{
+    struct bg_cache *bc = n->host.bg_cache;
+    uint16_t v = n->ppu.v;
+    unsigned cy = (v >> 5) & 31, cx = v & 31, fine_y = (v >> 12) & 7, ntsel = (v >> 10) & 3;
+    if (!bc || cy >= 30)
+        return 0;
+    if (bc->rows != rows) {
+        memset(bc->stale, 0xFF, sizeof bc->stale);
+        bc->rows = rows;
+    }
+    const uint8_t *first = n->host.nt[ntsel], *second = n->host.nt[ntsel ^ 1];
+    unsigned pa = (unsigned)(first - n->ppu.ciram) >> 10, pb = (unsigned)(second - n->ppu.ciram) >> 10;
+    bg_cache_refresh(bc, first, pa, cy, rows, stride);
+    bg_cache_refresh(bc, second, pb, cy, rows, stride);
+    memcpy(out, bc->pixels[pa][cy * 8 + fine_y] + cx * 8, (32 - cx) * 8);
+    memcpy(out + (32 - cx) * 8, bc->pixels[pb][cy * 8 + fine_y], cx * 8);
+    return 1;
+}
+
 /* fetch_full_line for a rendered line whose background is on, with the tiles
  * decoded as they are fetched: bg gets the palette-RAM indices of slots 0-33
  * (slots 0 and 1 from the previous line's fetches), the fetch buffers keep
@@ -324,13 +390,16 @@ static int fetch_decode_line(nes *n, uint8_t *bg)
     const cart *c = n->host.cart;
     unsigned fine_y = (v >> 12) & 7;
     if (c && c->chr_pixels && bank >= c->chr && (size_t)(bank - c->chr) + 4096 <= c->chr_size / 16 * 16) {
-        const uint64_t *rows = c->chr_pixels + fine_y * (c->chr_size / 16) + (size_t)(bank - c->chr) / 16;
+        const uint64_t *rows0 = c->chr_pixels + (size_t)(bank - c->chr) / 16;
+        const uint64_t *rows = rows0 + fine_y * (c->chr_size / 16);
+        if (!cached_line_tiles(n, bg + 16, rows0, c->chr_size / 16)) {
 #if defined(__x86_64__) && defined(__GNUC__)
-        if (__builtin_cpu_supports("avx2"))
-            decode_rows_avx2(n, bg + 16, rows);
-        else
+            if (__builtin_cpu_supports("avx2"))
+                decode_rows_avx2(n, bg + 16, rows);
+            else
 #endif
-            decode_line_tiles(n, bg + 16, rows, NULL);
+                decode_line_tiles(n, bg + 16, rows, NULL);
+        }
     } else
         decode_line_tiles(n, bg + 16, NULL, bank + fine_y);
     p->v = (uint16_t)(v ^ 0x400);
@@ -1465,6 +1534,7 @@ void ppu_power(nes *n)
 {
     struct ppu *p = &n->ppu;
     memset(p, 0, sizeof *p);
+    ppu_bg_cache_drop(n);
     p->overflow_dot = -1;
     memset(p->oam, 0xFF, sizeof p->oam);
     p->line_sprites_dirty = 1;
