@@ -345,6 +345,20 @@ static void bg_cache_refresh(struct bg_cache *bc, const uint8_t *page, unsigned 
     } while (stale);
 }
 
+/* memcpy of a length that is a multiple of 8 up to 256, in 16-byte steps (the
+ * last one overlapping): the compiler's inline form for an unknown length is a
+ * string move, whose start-up cost is most of the time of such a short copy. */
+static inline void copy_tiles(uint8_t *dst, const uint8_t *src, unsigned len)
+{
+    if (len >= 16) {
+        for (unsigned i = 0; i + 16 < len; i += 16)
+            memcpy(dst + i, src + i, 16);
+        memcpy(dst + len - 16, src + len - 16, 16);
+    } else if (len == 8) {
+        memcpy(dst, src, 8);
+    }
+}
+
 /* decode_line_tiles from the background cache: the tiles from coarse X on of
  * the nametable the line starts in, then those of its horizontal neighbour.
  * Returns 0 (nothing done) for the rows below the nametable's 30 (the
@@ -364,8 +378,8 @@ static int cached_line_tiles(nes *n, uint8_t *out, const uint64_t *rows, size_t 
     unsigned pa = (unsigned)(first - n->ppu.ciram) >> 10, pb = (unsigned)(second - n->ppu.ciram) >> 10;
     bg_cache_refresh(bc, first, pa, cy, rows, stride);
     bg_cache_refresh(bc, second, pb, cy, rows, stride);
-    memcpy(out, bc->pixels[pa][cy * 8 + fine_y] + cx * 8, (32 - cx) * 8);
-    memcpy(out + (32 - cx) * 8, bc->pixels[pb][cy * 8 + fine_y], cx * 8);
+    copy_tiles(out, bc->pixels[pa][cy * 8 + fine_y] + cx * 8, (32 - cx) * 8);
+    copy_tiles(out + (32 - cx) * 8, bc->pixels[pb][cy * 8 + fine_y], cx * 8);
     return 1;
 }
 
