@@ -109,24 +109,26 @@ static inline void increment_x_by(struct ppu *p, int k)
     p->v = (uint16_t)(v | cx);
 }
 
-static inline void increment_y(struct ppu *p)
+/* v after the vertical increment at dot 256: fine Y, then coarse Y, which
+ * wraps at 30 to the other vertical nametable (and at 32 without). */
+static inline uint16_t next_row(uint16_t v)
 {
-    if ((p->v & 0x7000) != 0x7000) {
-        p->v += 0x1000;
-        return;
-    }
-    p->v &= (uint16_t)~0x7000;
-    int y = (p->v & 0x3E0) >> 5;
+    if ((v & 0x7000) != 0x7000)
+        return (uint16_t)(v + 0x1000);
+    v &= (uint16_t)~0x7000;
+    int y = (v & 0x3E0) >> 5;
     if (y == 29) {
         y = 0;
-        p->v ^= 0x800;
+        v ^= 0x800;
     } else if (y == 31) {
         y = 0;
     } else {
         y++;
     }
-    p->v = (uint16_t)((p->v & ~0x3E0) | (y << 5));
+    return (uint16_t)((v & ~0x3E0) | (y << 5));
 }
+
+static inline void increment_y(struct ppu *p) { p->v = next_row(p->v); }
 
 static inline void fetch_tile(nes *n, int slot)
 {
@@ -629,6 +631,24 @@ static void evaluate_sprites_skipped(struct ppu *p, int line)
         memcpy(p->secondary, p->oam, 4);
 }
 
+/* The pattern address of row `row` (0 = top, before flipping) of a sprite. */
+static uint16_t sprite_row_addr(const struct ppu *p, uint8_t tile, uint8_t attr, int row, int height)
+{
+    if (attr & 0x80)
+        row = height - 1 - row;
+    uint16_t addr;
+    if (height == 16) {
+        addr = (uint16_t)(((tile & 1) ? 0x1000 : 0) + (tile & 0xFE) * 16);
+        if (row >= 8) {
+            addr += 16;
+            row -= 8;
+        }
+    } else {
+        addr = (uint16_t)(((p->ctrl & CTRL_SPR_TABLE) ? 0x1000 : 0) + tile * 16);
+    }
+    return (uint16_t)(addr + row);
+}
+
 static void fetch_sprites(nes *n, int line)
 {
     struct ppu *p = &n->ppu;
@@ -637,21 +657,8 @@ static void fetch_sprites(nes *n, int line)
     p->sprite0_on_line = p->next_has_sprite0;
     for (int i = 0; i < p->sprite_count; i++) {
         const uint8_t *s = &p->secondary[i * 4];
-        int row = line - s[0];
-        uint8_t tile = s[1], attr = s[2];
-        if (attr & 0x80)
-            row = height - 1 - row;
-        uint16_t addr;
-        if (height == 16) {
-            addr = (uint16_t)(((tile & 1) ? 0x1000 : 0) + (tile & 0xFE) * 16);
-            if (row >= 8) {
-                addr += 16;
-                row -= 8;
-            }
-        } else {
-            addr = (uint16_t)(((p->ctrl & CTRL_SPR_TABLE) ? 0x1000 : 0) + tile * 16);
-        }
-        addr = (uint16_t)(addr + row);
+        uint8_t attr = s[2];
+        uint16_t addr = sprite_row_addr(p, s[1], attr, line - s[0], height);
         uint8_t lo = chr_read(n, addr), hi = chr_read(n, (uint16_t)(addr + 8));
         if (attr & 0x40) {
             lo = bit_reverse(lo);
@@ -1345,6 +1352,92 @@ uint64_t ppu_dots_until(const nes *n, int line, int dot)
 
 uint8_t ppu_peek_status(const nes *n) { return n->ppu.status; }
 
+/* Opaque pixels (bit 7 leftmost) of the background tile at horizontal position
+ * h (coarse X, nametable bit 5) on a line with the vertical counters of v. */
+static uint8_t tile_opaque_ahead(const nes *n, uint16_t v, unsigned h)
+{
+    const uint8_t *page = n->host.nt[((v >> 10) & 2) | ((h >> 5) & 1)];
+    unsigned base = ((n->ppu.ctrl & CTRL_BG_TABLE) ? 0x1000 : 0) + page[((v >> 5) & 31) * 32 + (h & 31)] * 16 +
+                    ((v >> 12) & 7);
+    return (uint8_t)(chr_read(n, (uint16_t)base) | chr_read(n, (uint16_t)(base + 8)));
+}
+
+/* Sprite 0's four bytes as the sprite fetch for visible line m (> the current
+ * line) will read them: from OAM, or from the secondary OAM copy once the
+ * evaluation for m (on line m - 1, dot 65) has run. 0 when it is not on m. */
+static int sprite0_bytes(const struct ppu *p, int m, uint8_t out[4])
+{
+    if (m == p->scanline + 1 && p->dot > 65) {
+        if (!p->next_has_sprite0)
+            return 0;
+        memcpy(out, p->secondary, 4);
+        return 1;
+    }
+    unsigned height = (p->ctrl & CTRL_SPR16) ? 16 : 8;
+    if (m < 1 || (unsigned)(m - 1 - p->oam[0]) >= height)
+        return 0;
+    memcpy(out, p->oam, 4);
+    return 1;
+}
+
+/* The dot at which the sprite-0 hit of visible line m is set, if nothing writes
+ * a register before: m is the current line (from its next dot on) or a later
+ * one, `vert` holds m's vertical counters; 0 when there is no hit. What the
+ * line's fetches will find: on the current line the fetch buffers for slots
+ * already fetched, VRAM at the coarse X the fetch will use for the others;
+ * on a later line slot k at coarse X t + k (the copy at dot 257, then one
+ * increment per fetch), and sprite 0 as fetch_sprites will read it. */
+static int sprite0_hit_dot(const nes *n, int m, uint16_t vert)
+{
+    const struct ppu *p = &n->ppu;
+    if (!(p->mask & MASK_BG) || !(p->mask & MASK_SPR))
+        return 0;
+    int current = m == p->scanline, dot = current ? p->dot : 0;
+    if (dot > 256)
+        return 0;
+    int sx;
+    uint8_t sprite;
+    unsigned h0; /* horizontal position of slot 0 */
+    if (current) {
+        sx = p->sprites[0].x;
+        sprite = p->sprites[0].lo | p->sprites[0].hi;
+        unsigned done = dot > 0 ? (unsigned)(dot - 1) / 8 : 0; /* coarse-X increments run on this line */
+        h0 = ((((p->v >> 10) & 1) << 5) | (p->v & 31)) + 64 - 2 - done;
+    } else {
+        uint8_t s0[4];
+        if (!sprite0_bytes(p, m, s0))
+            return 0;
+        uint16_t addr = sprite_row_addr(p, s0[1], s0[2], m - 1 - s0[0], (p->ctrl & CTRL_SPR16) ? 16 : 8);
+        sprite = chr_read(n, addr) | chr_read(n, (uint16_t)(addr + 8));
+        if (s0[2] & 0x40)
+            sprite = bit_reverse(sprite);
+        sx = s0[3];
+        h0 = (((p->t >> 10) & 1) << 5) | (p->t & 31);
+    }
+    int a = sx, b = sx + 8 > 255 ? 255 : sx + 8; /* as sprite0_hit_test */
+    if ((!(p->mask & MASK_BG_LEFT) || !(p->mask & MASK_SPR_LEFT)) && a < 8)
+        a = 8;
+    if (a < dot - 1)
+        a = dot - 1;
+    int slot = -1;
+    uint8_t bg = 0;
+    for (int x = a; x < b; x++) {
+        if (!((sprite >> (7 - (x - sx))) & 1))
+            continue;
+        int pos = x + p->x;
+        if (pos >> 3 != slot) {
+            slot = pos >> 3;
+            if (current && (slot < 2 || 8 * (slot - 2) + 1 < dot))
+                bg = p->tile_lo[slot] | p->tile_hi[slot];
+            else
+                bg = tile_opaque_ahead(n, vert, (h0 + (unsigned)slot) & 63);
+        }
+        if ((bg >> (7 - (pos & 7))) & 1)
+            return x + 1;
+    }
+    return 0;
+}
+
 /* Whether a status bit can change on visible line m (> the current line) before
  * anything writes a register: a sprite-0 hit needs sprite 0 on the line (put
  * there by the evaluation on line m - 1) and no hit yet, the overflow flag
@@ -1353,17 +1446,16 @@ static int line_may_set_status(const struct ppu *p, int m)
 {
     if (!rendering(p))
         return 0;
-    unsigned height = (p->ctrl & CTRL_SPR16) ? 16 : 8;
-    if (!(p->status & STATUS_HIT) && m >= 1 && (unsigned)(m - 1 - p->oam[0]) < height)
-        return 1;
     return !(p->status & STATUS_OVERFLOW) && p->line_sprites[m] >= 8;
 }
 
-/* The dot clock up to which no $2002 status bit can change: a sprite-0 hit
- * needs sprite 0 on the line (its 8 dots), the overflow flag has its computed
- * dot, vblank sets at 241:1 and clears at 261:1. Later visible lines on which
- * nothing can happen (line_may_set_status) are quiet too, so that a poll loop
- * runs whole lines between its reads. Lines 240-241 (vblank set, with its read
+
+
+/* The dot clock up to which no $2002 status bit can change: a sprite-0 hit at
+ * the dot sprite0_hit_dot finds, the overflow flag at its computed dot, vblank
+ * set at 241:1 and cleared at 261:1. Later visible lines are quiet up to the
+ * first that may set overflow (line_may_set_status) or the dot of a sprite-0
+ * hit on them, so that a poll loop runs whole lines between its reads. Lines 240-241 (vblank set, with its read
  * races) return the current clock: callers must not skip. */
 uint64_t ppu_quiet_until(const nes *n)
 {
@@ -1374,11 +1466,9 @@ uint64_t ppu_quiet_until(const nes *n)
     int until = line_length(p);
     if (line < 240 && rendering(p)) {
         if (p->sprite0_on_line && !(p->status & STATUS_HIT)) {
-            int first = p->sprites[0].x + 1;
-            if (dot > first + 8)
-                first = until;
-            if (first < until)
-                until = first;
+            int hit = sprite0_hit_dot(n, line, p->v);
+            if (hit && hit < until)
+                until = hit;
         }
         if (p->overflow_dot >= 0 && p->overflow_dot < until)
             until = p->overflow_dot;
@@ -1391,10 +1481,12 @@ uint64_t ppu_quiet_until(const nes *n)
     if (line < 240 && until == 341 && !p->line_sprites_dirty) {
         /* The whole rest of this line is quiet: so are the following lines up
          * to the first on which a bit can change, or up to line 240. */
-        int m = line + 1;
-        while (m < 240 && !line_may_set_status(p, m))
-            m++;
-        until += 341 * (m - line - 1);
+        int m = line + 1, hit = 0;
+        uint16_t vert = dot > 256 ? p->v : next_row(p->v); /* line m's vertical counters */
+        for (; m < 240 && !line_may_set_status(p, m); m++, vert = next_row(vert))
+            if (!(p->status & STATUS_HIT) && (hit = sprite0_hit_dot(n, m, vert)) != 0)
+                break;
+        until += 341 * (m - line - 1) + (m < 240 ? hit : 0);
     }
     if (line == 261 && dot <= 1)
         until = 1;
