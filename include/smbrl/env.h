@@ -146,7 +146,12 @@ typedef struct env_obs_tables {
     /* gray of two neighbouring pixels at once, indexed by (left << 6) | right:
      * halves the table lookups, the largest cost of the resize */
     float gray2[64 * 64][2];
+    /* the widest vector unit env_obs_process may use (enum env_obs_isa): the
+     * CPU's best, from env_obs_tables_init; tests lower it to check each path */
+    int isa;
 } env_obs_tables;
+
+enum env_obs_isa { ENV_OBS_PORTABLE = 0, ENV_OBS_AVX = 1 };
 
 void env_obs_tables_init(env_obs_tables *t, int resize);
 /* 256x240 palette-index frame(s) -> 84x84 uint8: gray, pixel-wise max of the two

@@ -75,6 +75,11 @@ void env_obs_tables_init(env_obs_tables *t, int resize)
             t->gray2[a << 6 | b][1] = t->gray[b];
         }
     t->resize = resize;
+    t->isa = ENV_OBS_PORTABLE;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx"))
+        t->isa = ENV_OBS_AVX;
+#endif
     if (resize == ENV_RESIZE_ANTIALIAS) {
         t->taps = ENV_OBS_TAPS;
         antialias_weights(NES_WIDTH, ENV_OBS_W, t->x0, t->wx);
@@ -219,6 +224,7 @@ __attribute__((target("avx"))) static void row_axpy_avx(float *restrict acc, con
     for (int x = 0; x < NES_WIDTH; x += 8)
         _mm256_storeu_ps(acc + x, _mm256_add_ps(_mm256_loadu_ps(acc + x), _mm256_mul_ps(vw, _mm256_loadu_ps(g + x))));
 }
+
 #endif
 
 /* acc += w * g over a row. restrict: the compiler may then vectorise at -O2
@@ -237,28 +243,17 @@ static void row_scale(float *restrict acc, const float *restrict g, float w)
         acc[x] = w * g[x];
 }
 
-static inline void row_scale_any(int avx, float *restrict acc, const float *restrict g, float w)
+/* acc = w * g (first) or acc += w * g with the widest unit isa allows. */
+static inline void row_add_any(int isa, int first, float *restrict acc, const float *restrict g, float w)
 {
 #if defined(OBS_HAVE_AVX)
-    if (avx) {
-        row_scale_avx(acc, g, w);
+    if (isa >= ENV_OBS_AVX) {
+        (first ? row_scale_avx : row_axpy_avx)(acc, g, w);
         return;
     }
 #endif
-    (void)avx;
-    row_scale(acc, g, w);
-}
-
-static inline void row_axpy_any(int avx, float *restrict acc, const float *restrict g, float w)
-{
-#if defined(OBS_HAVE_AVX)
-    if (avx) {
-        row_axpy_avx(acc, g, w);
-        return;
-    }
-#endif
-    (void)avx;
-    row_axpy(acc, g, w);
+    (void)isa;
+    (first ? row_scale : row_axpy)(acc, g, w);
 }
 
 /* Fast path: each input row is looked up once and added into the (at most
@@ -270,11 +265,7 @@ void env_obs_process(const env_obs_tables *t, const uint8_t *pixels, const uint8
     float v[ENV_OBS_H + 2][NES_WIDTH]; /* two spare rows for the last input rows' targets */
     float g[NES_WIDTH];
     int started = -1; /* output rows 0..started have had their first term */
-#if defined(OBS_HAVE_AVX)
-    const int avx = __builtin_cpu_supports("avx");
-#else
-    const int avx = 0;
-#endif
+    const int isa = t->isa;
     for (int y = 0; y < NES_HEIGHT; y++) {
         const uint8_t *p = pixels + (size_t)y * NES_WIDTH;
         const uint8_t *q = prev ? prev + (size_t)y * NES_WIDTH : NULL;
@@ -300,10 +291,10 @@ void env_obs_process(const env_obs_tables *t, const uint8_t *pixels, const uint8
                  * A row that no input feeds (none here) is all zero, as before. */
                 for (int r = started + 1; r < oy; r++)
                     memset(v[r], 0, sizeof v[r]);
-                row_scale_any(avx, v[oy], g, w);
+                row_add_any(isa, 1, v[oy], g, w);
                 started = oy;
             } else {
-                row_axpy_any(avx, v[oy], g, w);
+                row_add_any(isa, 0, v[oy], g, w);
             }
         }
     }
