@@ -282,42 +282,6 @@ static inline __attribute__((always_inline)) void decode_line_tiles(const nes *n
     }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-/* 0x03 | palette << 2 for tiles 0-1 and 2-3 of an attribute group, by the
- * group's low four attribute bits: the AND masks of four tiles at once. */
-#define PALETTE_MASK(pal) (long long)((0x03ull | (uint64_t)(pal) << 2) * 0x0101010101010101ull) /* bg_palette_mask */
-#define GROUP_MASK(a) {PALETTE_MASK((a) & 3), PALETTE_MASK((a) & 3), PALETTE_MASK((a) >> 2), PALETTE_MASK((a) >> 2)}
-static const long long group_masks[16][4] __attribute__((aligned(32))) = {
-    GROUP_MASK(0), GROUP_MASK(1), GROUP_MASK(2), GROUP_MASK(3), GROUP_MASK(4), GROUP_MASK(5),
-    GROUP_MASK(6), GROUP_MASK(7), GROUP_MASK(8), GROUP_MASK(9), GROUP_MASK(10), GROUP_MASK(11),
-    GROUP_MASK(12), GROUP_MASK(13), GROUP_MASK(14), GROUP_MASK(15)};
-
-/* decode_line_tiles from decoded CHR rows with AVX2: whole attribute groups of
- * four tiles from the group of the first tile on (nine groups cover 32 tiles
- * at any coarse X), each one gather of their rows and one masked store into a
- * scratch line, which is then copied out from the first tile. */
-__attribute__((target("avx2"))) static void decode_rows_avx2(const nes *n, uint8_t *out, const uint64_t *rows)
-{
-    uint8_t groups[9 * 32];
-    uint16_t v = n->ppu.v;
-    unsigned cy = (v >> 5) & 31, cx = v & 31, ntsel = (v >> 10) & 3;
-    unsigned ashift = (cy & 2) << 1, c = cx & ~3u;
-    const uint8_t *page = n->host.nt[ntsel];
-    for (int g = 0; g < 9; g++, c += 4) {
-        if (c == 32) {
-            c = 0;
-            page = n->host.nt[ntsel ^ 1];
-        }
-        int tiles;
-        memcpy(&tiles, page + cy * 32 + c, 4);
-        __m256i w = _mm256_i64gather_epi64((const long long *)rows, _mm256_cvtepu8_epi64(_mm_cvtsi32_si128(tiles)), 8);
-        __m256i m = _mm256_load_si256((const __m256i *)group_masks[(page[0x3C0 + (cy >> 2) * 8 + (c >> 2)] >> ashift) & 15]);
-        _mm256_storeu_si256((__m256i *)(groups + 32 * g), _mm256_and_si256(w, m));
-    }
-    memcpy(out, groups + 8 * (cx & 3), 32 * 8);
-}
-#endif
 
 void ppu_bg_cache_drop(nes *n)
 {
@@ -407,15 +371,8 @@ static int fetch_decode_line(nes *n, uint8_t *bg)
     unsigned fine_y = (v >> 12) & 7;
     if (c && c->chr_pixels && bank >= c->chr && (size_t)(bank - c->chr) + 4096 <= c->chr_size / 16 * 16) {
         const uint64_t *rows0 = c->chr_pixels + (size_t)(bank - c->chr) / 16;
-        const uint64_t *rows = rows0 + fine_y * (c->chr_size / 16);
-        if (!cached_line_tiles(n, bg + 16, rows0, c->chr_size / 16)) {
-#if defined(__x86_64__) && defined(__GNUC__)
-            if (__builtin_cpu_supports("avx2"))
-                decode_rows_avx2(n, bg + 16, rows);
-            else
-#endif
-                decode_line_tiles(n, bg + 16, rows, NULL);
-        }
+        if (!cached_line_tiles(n, bg + 16, rows0, c->chr_size / 16))
+            decode_line_tiles(n, bg + 16, rows0 + fine_y * (c->chr_size / 16), NULL);
     } else
         decode_line_tiles(n, bg + 16, NULL, bank + fine_y);
     p->v = (uint16_t)(v ^ 0x400);
