@@ -289,14 +289,13 @@ void ppu_bg_cache_drop(nes *n)
         n->host.bg_cache->rows = NULL;
 }
 
-/* Re-decodes the stale tiles of tile row cy of CIRAM page pg, all eight rows of
- * each, from pattern rows `rows` (fine Y 0; fine Y f at rows + f * stride). */
+/* Re-decodes the stale tiles (at least one) of tile row cy of CIRAM page pg,
+ * all eight rows of each, from pattern rows `rows` (fine Y 0; fine Y f at
+ * rows + f * stride). */
 static void bg_cache_refresh(struct bg_cache *bc, const uint8_t *page, unsigned pg, unsigned cy, const uint64_t *rows,
                              size_t stride)
 {
     uint32_t stale = bc->stale[pg][cy];
-    if (!stale)
-        return;
     bc->stale[pg][cy] = 0;
     const uint8_t *attr_row = page + 0x3C0 + (cy >> 2) * 8;
     unsigned ashift = (cy & 2) << 1;
@@ -342,8 +341,10 @@ static int cached_line_tiles(nes *n, uint8_t *out, const uint64_t *rows, size_t 
     }
     const uint8_t *first = n->host.nt[ntsel], *second = n->host.nt[ntsel ^ 1];
     unsigned pa = (unsigned)(first - n->ppu.ciram) >> 10, pb = (unsigned)(second - n->ppu.ciram) >> 10;
-    bg_cache_refresh(bc, first, pa, cy, rows, stride);
-    bg_cache_refresh(bc, second, pb, cy, rows, stride);
+    if (bc->stale[pa][cy])
+        bg_cache_refresh(bc, first, pa, cy, rows, stride);
+    if (bc->stale[pb][cy])
+        bg_cache_refresh(bc, second, pb, cy, rows, stride);
     copy_tiles(out, bc->pixels[pa][cy * 8 + fine_y] + cx * 8, (32 - cx) * 8);
     copy_tiles(out + (32 - cx) * 8, bc->pixels[pb][cy * 8 + fine_y], cx * 8);
     return 1;
@@ -916,9 +917,13 @@ static void compose_line(nes *n, uint8_t *row, uint8_t *bg, int test_hit)
     int bg_on = p->mask & MASK_BG, spr_on = p->mask & MASK_SPR;
     uint8_t *idx = bg + p->x;
     uint8_t pal[32];
-    uint8_t gray = (p->mask & MASK_GRAY) ? 0x30 : 0x3F;
-    for (int i = 0; i < 32; i++)
-        pal[i] = p->palette[i] & gray;
+    uint64_t gray = ((p->mask & MASK_GRAY) ? 0x30 : 0x3F) * 0x0101010101010101ull;
+    for (int i = 0; i < 32; i += 8) {
+        uint64_t w;
+        memcpy(&w, p->palette + i, 8);
+        w &= gray;
+        memcpy(pal + i, &w, 8);
+    }
     for (int i = 4; i < 16; i += 4)
         pal[i] = pal[0]; /* colour 0 of any background palette shows the backdrop */
     /* The background first (indices below 16: one table), then the sprite
