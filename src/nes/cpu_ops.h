@@ -50,7 +50,31 @@ op_A3: R_IZX(LAX); op_B3: R_IZY(LAX);
 
 /* Stores. */
 op_85: W_ZP(a); op_95: W_ZPX(a); op_8D: W_ABS(a); op_9D: W_ABX(a);
-op_99: W_ABY(a); op_81: W_IZX(a); op_91: W_IZY(a);
+op_99:
+    /* `STA abs,Y; INY; INY; INY; INY; BNE back` stores A in every fourth byte
+     * of RAM up to Y = 0 (how SMB moves its sprites off screen): whole
+     * iterations that end well before the next event are done at once, the
+     * last ones interpreted. */
+    if (PC() >= 0x8000 && (PC() & 0x1FFF) <= 0x1FF8 && !(y & 3)) {
+        uint16_t at = PC();
+        const uint8_t *code = &bus.map->prg[(at >> 13) & 3][at & 0x1FFF];
+        unsigned base = code[0] | (unsigned)code[1] << 8;
+        if (code[2] == 0xC8 && code[3] == 0xC8 && code[4] == 0xC8 && code[5] == 0xC8 && code[6] == 0xD0 &&
+            code[7] == 0xF7 && base <= 0x1F00) {
+            /* 5 + 4 * 2 + 3 cycles, one more when the branch crosses a page */
+            uint64_t period = 16 + ((((at + 8) ^ (at - 1)) & 0xFF00) != 0);
+            uint64_t k = ((256u - y) >> 2) - 1; /* all but the last iteration */
+            if (cyc + 2 * period < bus.next_event && (bus.next_event - cyc) / period - 2 < k)
+                k = (bus.next_event - cyc) / period - 2;
+            if (cyc + 2 * period >= bus.next_event)
+                k = 0;
+            for (uint64_t i = 0; i < k; i++, y += 4)
+                n->ram[(base + y) & 0x7FF] = a;
+            cyc += k * period;
+        }
+    }
+    W_ABY(a);
+op_81: W_IZX(a); op_91: W_IZY(a);
 op_86: W_ZP(x); op_96: W_ZPY(x); op_8E: W_ABS(x);
 op_84: W_ZP(y); op_94: W_ZPX(y); op_8C: W_ABS(y);
 op_87: W_ZP(a & x); op_97: W_ZPY(a & x); op_8F: W_ABS(a & x); op_83: W_IZX(a & x);
