@@ -12,7 +12,11 @@
  *
  * A skipped frame (no pixel buffer) composes no pixels: it keeps the fetch
  * pipeline, scroll counters and sprite evaluation, and checks sprite-0 hit only
- * over sprite 0's eight pixels. References: nesdev wiki "PPU rendering",
+ * over sprite 0's eight pixels. A rendered whole line copies its background
+ * from struct bg_cache (both nametables decoded, kept beside the state) instead
+ * of decoding its tiles. ppu_quiet_until() tells the CPU's status-poll skip how
+ * long $2002 cannot change, sprite-0 hit dot included, so that polling runs
+ * whole lines between reads. References: nesdev wiki "PPU rendering",
  * "PPU scrolling", "PPU sprite evaluation", "PPU frame timing". */
 #include <string.h>
 #if defined(__SSE2__)
