@@ -1404,25 +1404,21 @@ static int sprite0_hit_dot(const nes *n, int m, uint16_t vert)
     return 0;
 }
 
-/* Whether a status bit can change on visible line m (> the current line) before
- * anything writes a register: a sprite-0 hit needs sprite 0 on the line (put
- * there by the evaluation on line m - 1) and no hit yet, the overflow flag
- * eight sprites in range of line m's evaluation and no overflow yet. */
-static int line_may_set_status(const struct ppu *p, int m)
+/* Whether the overflow flag may be set on visible line m (> the current line)
+ * before anything writes a register: eight sprites in range of line m's
+ * evaluation and no overflow yet. */
+static int line_may_overflow(const struct ppu *p, int m)
 {
-    if (!rendering(p))
-        return 0;
-    return !(p->status & STATUS_OVERFLOW) && p->line_sprites[m] >= 8;
+    return rendering(p) && !(p->status & STATUS_OVERFLOW) && p->line_sprites[m] >= 8;
 }
-
-
 
 /* The dot clock up to which no $2002 status bit can change: a sprite-0 hit at
  * the dot sprite0_hit_dot finds, the overflow flag at its computed dot, vblank
  * set at 241:1 and cleared at 261:1. Later visible lines are quiet up to the
- * first that may set overflow (line_may_set_status) or the dot of a sprite-0
- * hit on them, so that a poll loop runs whole lines between its reads. Lines 240-241 (vblank set, with its read
- * races) return the current clock: callers must not skip. */
+ * first that may set overflow (line_may_overflow) or the dot of a sprite-0 hit
+ * on them, so that a poll loop runs whole lines between its reads. Lines
+ * 240-241 (vblank set, with its read races) return the current clock: callers
+ * must not skip. */
 uint64_t ppu_quiet_until(const nes *n)
 {
     const struct ppu *p = &n->ppu;
@@ -1449,7 +1445,7 @@ uint64_t ppu_quiet_until(const nes *n)
          * to the first on which a bit can change, or up to line 240. */
         int m = line + 1, hit = 0;
         uint16_t vert = dot > 256 ? p->v : next_row(p->v); /* line m's vertical counters */
-        for (; m < 240 && !line_may_set_status(p, m); m++, vert = next_row(vert))
+        for (; m < 240 && !line_may_overflow(p, m); m++, vert = next_row(vert))
             if (!(p->status & STATUS_HIT) && (hit = sprite0_hit_dot(n, m, vert)) != 0)
                 break;
         until += 341 * (m - line - 1) + (m < 240 ? hit : 0);
