@@ -1199,24 +1199,16 @@ static int run_quiet_lines(nes *n, int line, uint64_t target)
          * from t, two coarse-X increments. The horizontal bits after the last
          * line follow from t alone; increment_y repeats a tile row at a time. */
         uint16_t v = p->v;
-        unsigned fine_y = (v >> 12) & 7, coarse_y = (v >> 5) & 31, vertical_nt = (v >> 11) & 1;
         for (unsigned left = (unsigned)done; left;) {
+            unsigned fine_y = (v >> 12) & 7;
             if (left < 8 - fine_y) {
-                fine_y += left;
+                v = (uint16_t)(v + (left << 12));
                 break;
             }
             left -= 8 - fine_y;
-            fine_y = 0;
-            if (coarse_y == 29) {
-                coarse_y = 0;
-                vertical_nt ^= 1;
-            } else if (coarse_y == 31) {
-                coarse_y = 0;
-            } else {
-                coarse_y++;
-            }
+            v = next_row(v | 0x7000); /* from fine Y 7: the next tile row, fine Y 0 */
         }
-        p->v = (uint16_t)((fine_y << 12) | (vertical_nt << 11) | (coarse_y << 5) | (p->t & 0x041F));
+        p->v = (uint16_t)((v & 0x7BE0) | (p->t & 0x041F));
         increment_x(p);
         increment_x(p);
         /* What evaluation, the sprite fetch and dot 257 leave after such a line. */
