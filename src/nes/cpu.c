@@ -44,6 +44,11 @@ struct bus {
 
 static __attribute__((noinline)) void map_load(const nes *n, struct bus_map *m)
 {
+    /* Most I/O switches no bank: then the derived tables stand. (prg[0] is NULL
+     * in a fresh map, which no bank pointer is.) */
+    if (m->prg[0] == n->host.prg[0] && m->prg[1] == n->host.prg[1] && m->prg[2] == n->host.prg[2] &&
+        m->prg[3] == n->host.prg[3])
+        return;
     for (int i = 0; i < 4; i++) {
         m->prg[i] = n->host.prg[i];
         m->code[4 + i] = (uintptr_t)n->host.prg[i] - (uintptr_t)(0x8000 + 0x2000 * i);
@@ -319,7 +324,7 @@ static int nmi_hijacks(nes *n, uint64_t now)
  * until the next instruction is not ROM code (returns 1, before running it). */
 static int run_rom(nes *n)
 {
-    struct bus_map map;
+    struct bus_map map = {.prg = {NULL}};
     struct bus bus = {.map = &map};
     bus_load(n, &bus);
     uint16_t pc = n->cpu.pc;
@@ -388,7 +393,7 @@ done:
  * next_event (returns 0) or until the next instruction is ROM code (returns 1). */
 static int run_bus(nes *n)
 {
-    struct bus_map map;
+    struct bus_map map = {.prg = {NULL}};
     struct bus bus = {.map = &map};
     bus_load(n, &bus);
     uint16_t pc = n->cpu.pc;
@@ -430,7 +435,7 @@ done:
 
 void cpu_run(nes *n)
 {
-    struct bus_map map;
+    struct bus_map map = {.prg = {NULL}};
     struct bus bus = {.map = &map};
     bus_load(n, &bus);
     int rom = rom_code(n->cpu.pc, &bus);
@@ -443,7 +448,7 @@ void cpu_run(nes *n)
 /* The 7-cycle interrupt sequence for NMI and IRQ (BRK is an opcode above). */
 static void interrupt(nes *n, uint16_t vec)
 {
-    struct bus_map map;
+    struct bus_map map = {.prg = {NULL}};
     struct bus bus = {.map = &map};
     bus_load(n, &bus);
     uint16_t pc = n->cpu.pc;
@@ -505,7 +510,7 @@ void cpu_power(nes *n)
 void cpu_reset(nes *n)
 {
     struct cpu *c = &n->cpu;
-    struct bus_map map;
+    struct bus_map map = {.prg = {NULL}};
     struct bus bus = {.map = &map};
     bus_load(n, &bus);
     RD(c->pc); RD(c->pc);
