@@ -1187,10 +1187,15 @@ static int run_quiet_lines(nes *n, int line, uint64_t target)
     struct ppu *p = &n->ppu;
     if (p->line_sprites_dirty)
         count_line_sprites(p);
-    unsigned height = (p->ctrl & CTRL_SPR16) ? 16 : 8, sprite0_y = p->oam[0];
+    int height = (p->ctrl & CTRL_SPR16) ? 16 : 8, sprite0_y = p->oam[0];
     uint64_t lines = (target - p->clock) / 341;
     int end = line, limit = lines < (uint64_t)(240 - line) ? line + (int)lines : 240;
-    while (end < limit && p->line_sprites[end] < 8 && (unsigned)(end - (int)sprite0_y) >= height)
+    /* Sprite 0's lines sprite0_y .. sprite0_y + height - 1 end the run. */
+    if (line >= sprite0_y && line < sprite0_y + height)
+        limit = line;
+    else if (sprite0_y > line && sprite0_y < limit)
+        limit = sprite0_y;
+    while (end < limit && p->line_sprites[end] < 8)
         end++;
     int done = end - line;
     if (done) {
@@ -1585,8 +1590,10 @@ void ppu_write_register(nes *n, uint16_t addr, uint8_t value)
 void ppu_oam_dma(nes *n, const uint8_t *page)
 {
     struct ppu *p = &n->ppu;
-    for (int i = 0; i < 256; i++)
-        p->oam[(uint8_t)(p->oam_addr + i)] = page[i];
+    /* From OAMADDR on, wrapping at the end of OAM. */
+    unsigned at = p->oam_addr;
+    memcpy(p->oam + at, page, 256 - at);
+    memcpy(p->oam, page + (256 - at), at);
     p->line_sprites_dirty = 1;
 }
 
