@@ -11,7 +11,7 @@
 
 #include "nes/nes_internal.h"
 
-/* The PRG banks as the CPU loop sees them; refreshed after every access to I/O
+/* The PRG banks as the CPU loop sees them; checked after every access to I/O
  * (the only thing that can switch banks), out of line to keep the many access
  * sites of the interpreters small. */
 struct bus_map {
@@ -24,7 +24,7 @@ struct bus_map {
 };
 
 /* The CPU loop's view of the machine, kept in locals: the clock, the scheduler's
- * next event and the PRG bank pointers. Byte stores to RAM could alias these in
+ * next event and the bank tables (struct bus_map). Byte stores to RAM could alias these in
  * the compiler's eyes if they lived only in `nes`; they are reloaded after every
  * access to I/O, the only thing that can change them. The address of a `struct
  * bus` never leaves the interpreter (its fields stay in registers). */

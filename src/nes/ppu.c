@@ -675,17 +675,26 @@ static inline uint8_t bg_pixel(const struct ppu *p, int x)
     return (uint8_t)(((p->tile_lo[slot] >> bit) & 1) | (((p->tile_hi[slot] >> bit) & 1) << 1));
 }
 
+/* The pixels a..b-1 of a line on which sprite 0 at x = sx can hit: its eight,
+ * never x = 255, and not the left eight when either left column is clipped. */
+static void sprite0_span(const struct ppu *p, int sx, int *a, int *b)
+{
+    *a = sx;
+    *b = sx + 8 > 255 ? 255 : sx + 8;
+    if ((!(p->mask & MASK_BG_LEFT) || !(p->mask & MASK_SPR_LEFT)) && *a < 8)
+        *a = 8;
+}
+
 /* Sprite-0 hit over pixels x0..x1-1, from sprite 0's own pattern: it is the
  * first sprite of the line, so where it is opaque it is the sprite pixel shown. */
 static void sprite0_hit_test(struct ppu *p, int x0, int x1)
 {
-    int sx = p->sprites[0].x;
-    int a = x0 > sx ? x0 : sx, b = x1 < sx + 8 ? x1 : sx + 8;
-    if (b > 255)
-        b = 255; /* no hit at x = 255 */
-    if (!(p->mask & MASK_BG_LEFT) || !(p->mask & MASK_SPR_LEFT))
-        if (a < 8)
-            a = 8;
+    int sx = p->sprites[0].x, a, b;
+    sprite0_span(p, sx, &a, &b);
+    if (a < x0)
+        a = x0;
+    if (b > x1)
+        b = x1;
     for (int x = a; x < b; x++) {
         int bit = 7 - (x - sx);
         int sc = ((p->sprites[0].lo >> bit) & 1) | ((p->sprites[0].hi >> bit) & 1);
@@ -898,11 +907,8 @@ static void decode_bg(const struct ppu *p, uint8_t *bg)
  * the left-column clip that idx has is outside the tested range anyway. */
 static void sprite0_hit_test_line(struct ppu *p, const uint8_t *idx)
 {
-    int sx = p->sprites[0].x;
-    int a = sx, b = sx + 8 > 255 ? 255 : sx + 8;
-    if (!(p->mask & MASK_BG_LEFT) || !(p->mask & MASK_SPR_LEFT))
-        if (a < 8)
-            a = 8;
+    int sx = p->sprites[0].x, a, b;
+    sprite0_span(p, sx, &a, &b);
     for (int x = a; x < b; x++) {
         int bit = 7 - (x - sx);
         if ((((p->sprites[0].lo | p->sprites[0].hi) >> bit) & 1) && (idx[x] & 3)) {
@@ -1377,9 +1383,8 @@ static int sprite0_hit_dot(const nes *n, int m, uint16_t vert)
         sx = s0[3];
         h0 = (((p->t >> 10) & 1) << 5) | (p->t & 31);
     }
-    int a = sx, b = sx + 8 > 255 ? 255 : sx + 8; /* as sprite0_hit_test */
-    if ((!(p->mask & MASK_BG_LEFT) || !(p->mask & MASK_SPR_LEFT)) && a < 8)
-        a = 8;
+    int a, b;
+    sprite0_span(p, sx, &a, &b);
     if (a < dot - 1)
         a = dot - 1;
     int slot = -1;
