@@ -1,5 +1,6 @@
 #!/bin/sh
-# cart_cli.sh: command-line tests of `smbrl rom`, run by CTest (see tests/cart.cmake).
+# cart_cli.sh: command-line tests of `smbrl rom` (and of `smbrl bench emu`, which needs
+# a ROM), run by CTest (see tests/cart.cmake).
 # usage: cart_cli.sh CASE SMBRL WORKDIR [CONFIGURE_TIME_ROM_DIR]
 # CASE is usage, garbage, synthetic or rom. Exit 0 pass, 1 fail, 77 skip.
 set -u
@@ -103,6 +104,10 @@ synthetic)
     json_check "len(d) == 2 and d[0]['file'].endswith('junk.nes') and 'bad magic' in d[0]['error'] and d[1]['mapper'] == 0"
     rm "$work/dir/junk.nes"
     run 0 rom list "$work/dir"
+    # A ROM that never reaches SMB's play mode is refused by the emulator benchmark.
+    run 1 bench emu --rom "$work/dir/tiny.nes" --frames 10
+    expect_err "$work/dir/tiny.nes: not in play 200 frames after Start: not Super Mario Bros?"
+    one_line_err
     ;;
 rom)
     dir=${SMBRL_ROM_DIR:-$configured_roms}
@@ -130,6 +135,10 @@ rom)
         expect_out "game:      Super Mario Bros. 3"
         expect_out "mapper:    4 MMC3"
     fi
+    # The emulator benchmark: 3,000 frames of random play see a game over
+    # (seed 1 at frame ~2,160), and play goes on from 1-1 after it.
+    run 0 bench emu --rom "$rom" --frames 3000 --repeats 1 --json
+    json_check "d['frames_per_s_rendered'] > 0 and d['frames_per_s_skipped'] > 0 and d['restarts'] >= 2"
     run 0 rom list "$dir"
     grep -q "^super-mario-bros.nes *yes *Super Mario Bros. (World)" "$work/out" ||
         fail "rom list lacks SMB as runnable: $(cat "$work/out")"
