@@ -2,7 +2,8 @@
  * reference, frame by frame over Super Mario Bros play (title, demo, levels,
  * sprites behind the background, the scrolling split under the status bar,
  * extra overlapping sprites written into the OAM page, the background pattern
- * table switched back and forth, a stretch without the background cache); the
+ * table switched back and forth, and switched in the horizontal blank between a
+ * line's first two fetches and the line, a stretch without the background cache); the
  * skipped frames and the pictures against single-stepped ones, on which no
  * poll loop or idle loop is skipped; and ppu_quiet_until's window (what the
  * poll skip trusts) against the PPU itself. */
@@ -30,6 +31,45 @@ static int quiet_window_broken(nes *probe, const nes *n, rng *r)
         return 0;
     ppu_catch_up(probe, quiet - 1);
     return p->status != status;
+}
+
+/* Steps `n` an instruction at a time until its next bus access would land on
+ * dots 322-340 of `line` (the next line's first tile was fetched with what was
+ * there at dot 321), then writes PPUCTRL with the background pattern table
+ * switched, as the CPU would. Returns the cycle of the write, or 0 when the
+ * frame went past the window with no instruction boundary in it. */
+static uint64_t switch_bg_table_in_hblank(nes *n, int line, uint8_t *pixels)
+{
+    char text[96];
+    uint64_t frame = n->ppu.frames;
+    n->host.pixels = pixels;
+    for (;;) {
+        ppu_catch_up(n, PPU_ACCESS_DOT(n->cycle));
+        const struct ppu *p = &n->ppu;
+        /* It starts in vblank (lines 241-261), where nes_run_frame stopped. */
+        if (p->frames != frame || (p->scanline > line && p->scanline < 240) || (p->scanline == line && p->dot > 340))
+            return 0;
+        if (p->scanline == line && p->dot >= 322)
+            break;
+        nes_trace_step(n, text, sizeof text);
+    }
+    bus_write_io(n, 0x2000, n->ppu.ctrl ^ 0x10);
+    return n->cycle;
+}
+
+/* Steps `n` to exactly `cycle` (an instruction boundary that another emulator
+ * reached by the same steps) and makes the same PPUCTRL write. */
+static int switch_bg_table_at(nes *n, uint64_t cycle, uint8_t *pixels)
+{
+    char text[96];
+    n->host.pixels = pixels;
+    while (n->cycle < cycle)
+        nes_trace_step(n, text, sizeof text);
+    if (n->cycle != cycle)
+        return -1;
+    ppu_catch_up(n, PPU_ACCESS_DOT(n->cycle));
+    bus_write_io(n, 0x2000, n->ppu.ctrl ^ 0x10);
+    return 0;
 }
 
 int main(void)
@@ -60,7 +100,7 @@ int main(void)
     uint8_t *a = malloc(NES_WIDTH * NES_HEIGHT), *b = malloc(NES_WIDTH * NES_HEIGHT);
     rng r;
     rng_seed(&r, 3);
-    int differing = 0;
+    int differing = 0, hblank_switches = 0, hblank_switch_failed = 0;
     uint8_t pad = 0;
     for (int f = 0; f < 3000; f++) {
         if (f % 6 == 0)
@@ -92,6 +132,19 @@ int main(void)
         struct bg_cache *cache = fast->host.bg_cache;
         if (f >= 1500 && f < 2000)
             fast->host.bg_cache = NULL;
+        /* Frames 2200-2299 switch the background pattern table in the
+         * horizontal blank of a line, after the next line's first tile was
+         * fetched with the old one: that line's first tiles and the rest
+         * differ, and the cache's tiles are not what the fetches saw. */
+        if (f >= 2200 && f < 2300) {
+            nes_set_buttons(fast, 0, pad), nes_set_buttons(ref, 0, pad), nes_set_buttons(skip, 0, pad);
+            uint64_t at = switch_bg_table_in_hblank(fast, 40 + (f * 37) % 180, a);
+            if (at) {
+                hblank_switches++;
+                if (switch_bg_table_at(ref, at, b) < 0 || switch_bg_table_at(skip, at, NULL) < 0)
+                    hblank_switch_failed++;
+            }
+        }
         nes_run_frame(fast, pad, a);
         fast->host.bg_cache = cache;
         if (f == 1999)
@@ -145,6 +198,8 @@ int main(void)
             }
     }
     CHECK_EQ_INT(differing, 0);
+    CHECK(hblank_switches > 50);
+    CHECK_EQ_INT(hblank_switch_failed, 0);
     CHECK_EQ_INT(skip_differing, 0);
     CHECK_EQ_INT(step_differing, 0);
     CHECK_EQ_INT(step_pixels_differing, 0);

@@ -134,7 +134,9 @@ struct mapper_state {
 struct bg_cache {
     const uint64_t *rows;      /* cart chr_pixels rows (fine Y 0) it was decoded from; NULL: none */
     uint32_t stale[2][30];     /* per CIRAM page and tile row, one bit per coarse X */
-    uint8_t pixels[2][240][256];
+    /* Per pixel row: page 0, page 1, page 0 again, so that a line's 34 tiles
+     * (two pages side by side, from any coarse X) are one contiguous run. */
+    uint8_t pixels[240][3 * 256];
 };
 
 /* Host-side pointers: re-derived, never saved. */

@@ -303,14 +303,18 @@ static void bg_cache_refresh(struct bg_cache *bc, const uint8_t *page, unsigned 
     bc->stale[pg][cy] = 0;
     const uint8_t *attr_row = page + 0x3C0 + (cy >> 2) * 8;
     unsigned ashift = (cy & 2) << 1;
-    uint8_t *out = bc->pixels[pg][cy * 8];
+    uint8_t *out = bc->pixels[cy * 8] + pg * 256;
     do {
         unsigned cx = (unsigned)__builtin_ctz(stale);
         stale &= stale - 1;
         const uint64_t *r = rows + page[cy * 32 + cx];
         uint64_t m = bg_palette_mask[(attr_row[cx >> 2] >> (ashift | (cx & 2))) & 3];
-        for (unsigned fy = 0; fy < 8; fy++)
-            store_word(out + fy * 256 + cx * 8, r[fy * stride] & m);
+        for (unsigned fy = 0; fy < 8; fy++) {
+            uint64_t w = r[fy * stride] & m;
+            store_word(out + fy * sizeof bc->pixels[0] + cx * 8, w);
+            if (pg == 0)
+                store_word(out + fy * sizeof bc->pixels[0] + 512 + cx * 8, w);
+        }
     } while (stale);
 }
 
@@ -331,8 +335,12 @@ static inline void copy_tiles(uint8_t *dst, const uint8_t *src, unsigned len)
 /* decode_line_tiles from the background cache: the tiles from coarse X on of
  * the nametable the line starts in, then those of its horizontal neighbour.
  * Returns 0 (nothing done) for the rows below the nametable's 30 (the
- * attribute bytes read as tiles) or without a cache. */
-static int cached_line_tiles(nes *n, uint8_t *out, const uint64_t *rows, size_t stride)
+ * attribute bytes read as tiles) or without a cache. When `view` is given and
+ * the line's 34 tiles are one run of the cache (the two pages are the two
+ * CIRAM pages, and slots 0 and 1, fetched at the end of the line before and
+ * already decoded in out[-16..-1], equal the cache's two tiles before coarse
+ * X), *view points at that run's slot 0 and nothing is copied. */
+static int cached_line_tiles(nes *n, uint8_t *out, const uint64_t *rows, size_t stride, const uint8_t **view)
 {
     struct bg_cache *bc = n->host.bg_cache;
     uint16_t v = n->ppu.v;
@@ -349,17 +357,30 @@ static int cached_line_tiles(nes *n, uint8_t *out, const uint64_t *rows, size_t 
         bg_cache_refresh(bc, first, pa, cy, rows, stride);
     if (bc->stale[pb][cy])
         bg_cache_refresh(bc, second, pb, cy, rows, stride);
-    copy_tiles(out, bc->pixels[pa][cy * 8 + fine_y] + cx * 8, (32 - cx) * 8);
-    copy_tiles(out + (32 - cx) * 8, bc->pixels[pb][cy * 8 + fine_y], cx * 8);
+    const uint8_t *row = bc->pixels[cy * 8 + fine_y];
+    if (view && (pa ^ pb) == 1) {
+        /* Coarse X's tile in the run [page 0 | page 1 | page 0]; the two before
+         * it precede it there, from page 0's second copy when cx < 2. */
+        unsigned at = pa * 256 + cx * 8;
+        const uint8_t *start = row + (at < 16 ? at + 512 : at) - 16;
+        if (!memcmp(start, out - 16, 16)) {
+            *view = start;
+            return 1;
+        }
+    }
+    copy_tiles(out, row + pa * 256 + cx * 8, (32 - cx) * 8);
+    copy_tiles(out + (32 - cx) * 8, row + pb * 256, cx * 8);
     return 1;
 }
 
 /* fetch_full_line for a rendered line whose background is on, with the tiles
  * decoded as they are fetched: bg gets the palette-RAM indices of slots 0-33
  * (slots 0 and 1 from the previous line's fetches), the fetch buffers keep
- * slots 0 and 1 only. Returns 0, having done nothing, when the pattern table
- * is not one contiguous block (fetch_full_line then does the work). */
-static int fetch_decode_line(nes *n, uint8_t *bg)
+ * slots 0 and 1 only. With `view`, *view may instead point at the 34 slots in
+ * the background cache (cached_line_tiles), bg then holding slots 0 and 1
+ * only. Returns 0, having done nothing, when the pattern table is not one
+ * contiguous block (fetch_full_line then does the work). */
+static int fetch_decode_line(nes *n, uint8_t *bg, const uint8_t **view)
 {
     struct ppu *p = &n->ppu;
     uint16_t v = p->v;
@@ -376,7 +397,7 @@ static int fetch_decode_line(nes *n, uint8_t *bg)
     unsigned fine_y = (v >> 12) & 7;
     if (c && c->chr_pixels && bank >= c->chr && (size_t)(bank - c->chr) + 4096 <= c->chr_size / 16 * 16) {
         const uint64_t *rows0 = c->chr_pixels + (size_t)(bank - c->chr) / 16;
-        if (!cached_line_tiles(n, bg + 16, rows0, c->chr_size / 16))
+        if (!cached_line_tiles(n, bg + 16, rows0, c->chr_size / 16, view))
             decode_line_tiles(n, bg + 16, rows0 + fine_y * (c->chr_size / 16), NULL);
     } else
         decode_line_tiles(n, bg + 16, NULL, bank + fine_y);
@@ -921,11 +942,11 @@ static void sprite0_hit_test_line(struct ppu *p, const uint8_t *idx)
 /* A whole line at once from its decoded background: sprites laid over the
  * columns they cover, then one palette lookup per pixel. With decode_bg, equal
  * to draw_pixels_reference (test_ppu_render). */
-static void compose_line(nes *n, uint8_t *row, uint8_t *bg, int test_hit)
+static void compose_line(nes *n, uint8_t *row, const uint8_t *bg, int test_hit)
 {
     struct ppu *p = &n->ppu;
     int bg_on = p->mask & MASK_BG, spr_on = p->mask & MASK_SPR;
-    uint8_t *idx = bg + p->x;
+    const uint8_t *idx = bg + p->x;
     uint8_t pal[32];
     uint64_t gray = ((p->mask & MASK_GRAY) ? 0x30 : 0x3F) * 0x0101010101010101ull;
     for (int i = 0; i < 32; i += 8) {
@@ -1159,8 +1180,9 @@ static void run_line_rendered(nes *n, int line)
 {
     struct ppu *p = &n->ppu;
     uint8_t bg[34 * 8];
+    const uint8_t *view = NULL; /* the line's slots in the background cache, when they are one run there */
     p->emphasis[line] = p->mask >> 5;
-    if (!((p->mask & MASK_BG) && fetch_decode_line(n, bg))) {
+    if (!((p->mask & MASK_BG) && fetch_decode_line(n, bg, (p->mask & MASK_BG_LEFT) ? &view : NULL))) {
         fetch_full_line(n);
         decode_bg(p, bg);
     } else if (!(p->mask & MASK_BG_LEFT)) {
@@ -1172,7 +1194,7 @@ static void run_line_rendered(nes *n, int line)
         p->status |= STATUS_OVERFLOW;
         p->overflow_dot = -1;
     }
-    compose_line(n, n->host.pixels + line * NES_WIDTH, bg, 1);
+    compose_line(n, n->host.pixels + line * NES_WIDTH, view ? view : bg, 1);
     p->pixels_from = p->pixels_to = 256;
     p->v = (uint16_t)((p->v & ~0x041F) | (p->t & 0x041F));
     fetch_sprites(n, line);
