@@ -70,7 +70,15 @@ static inline __attribute__((always_inline)) void bus_load(const nes *n, struct 
     b->limit = 0;
 }
 
-static inline __attribute__((always_inline)) uint8_t rd(nes *n, uint16_t addr, struct bus *b)
+/* The data bus. With `track`, every access leaves its value in b->open_bus.
+ * The ROM interpreter does without (track 0): that spares an instruction per
+ * access and a register. The last value on the bus is seen only by a read of
+ * I/O space (the open bus bits), and each read that can reach I/O there passes
+ * the value of the cycle before it as `prior` (the operand's high byte, the
+ * pointer's high byte or the dummy read's value: see RDP), which only the I/O
+ * path computes. b->open_bus then holds the value of the last I/O access. */
+static inline __attribute__((always_inline)) uint8_t rd(nes *n, uint16_t addr, struct bus *b, int track,
+                                                        uint8_t prior)
 {
     uint8_t v;
     if (addr < 0x2000) {
@@ -79,16 +87,18 @@ static inline __attribute__((always_inline)) uint8_t rd(nes *n, uint16_t addr, s
         v = b->map->prg[(addr >> 13) & 3][addr & 0x1FFF];
     } else {
         n->cycle = b->cyc;
-        n->cpu.open_bus = b->open_bus;
+        n->cpu.open_bus = track ? b->open_bus : prior;
         v = bus_read_io(n, addr);
         bus_load(n, b);
+        track = 1;
     }
-    b->open_bus = v;
+    if (track)
+        b->open_bus = v;
     b->cyc++;
     return v;
 }
 
-static inline __attribute__((always_inline)) void wr(nes *n, uint16_t addr, uint8_t v, struct bus *b)
+static inline __attribute__((always_inline)) void wr(nes *n, uint16_t addr, uint8_t v, struct bus *b, int track)
 {
     if (addr < 0x2000) {
         n->ram[addr & 0x7FF] = v;
@@ -97,47 +107,52 @@ static inline __attribute__((always_inline)) void wr(nes *n, uint16_t addr, uint
         n->cpu.open_bus = v;
         bus_write_io(n, addr, v);
         bus_load(n, b);
+        track = 1;
     }
-    b->open_bus = v;
+    if (track)
+        b->open_bus = v;
     b->cyc++;
 }
 
 /* Code fetches are almost always from PRG ROM: test that first. */
-static inline __attribute__((always_inline)) uint8_t fetch(nes *n, uint16_t addr, struct bus *b)
+static inline __attribute__((always_inline)) uint8_t fetch(nes *n, uint16_t addr, struct bus *b, int track,
+                                                           uint8_t prior)
 {
     if (__builtin_expect(addr >= 0x8000, 1)) {
         /* One table load and one byte load: the bank's address minus $8000 + 8 KiB * i. */
         uint8_t v = *(const uint8_t *)(b->map->code[addr >> 13] + addr);
-        b->open_bus = v;
+        if (track)
+            b->open_bus = v;
         b->cyc++;
         return v;
     }
-    return rd(n, addr, b);
+    return rd(n, addr, b, track, prior);
 }
 
 /* Zero page and stack (page 1) are internal RAM: no decoding, no side effects. */
-static inline __attribute__((always_inline)) uint8_t rd_ram(nes *n, unsigned addr, struct bus *b)
+static inline __attribute__((always_inline)) uint8_t rd_ram(nes *n, unsigned addr, struct bus *b, int track)
 {
     uint8_t v = n->ram[addr];
-    b->open_bus = v;
+    if (track)
+        b->open_bus = v;
     b->cyc++;
     return v;
 }
 
-static inline __attribute__((always_inline)) void wr_ram(nes *n, unsigned addr, uint8_t v, struct bus *b)
+static inline __attribute__((always_inline)) void wr_ram(nes *n, unsigned addr, uint8_t v, struct bus *b, int track)
 {
     n->ram[addr] = v;
-    b->open_bus = v;
+    if (track)
+        b->open_bus = v;
     b->cyc++;
 }
 
 /* The ROM interpreter's code fetch: ROM reads have no side effects, so only the
- * clock and the data bus advance. */
+ * clock advances (the data bus is not tracked there: see rd). */
 static inline __attribute__((always_inline)) uint8_t fetch_rom(const uint8_t **ip, int advance, struct bus *b)
 {
     uint8_t v = **ip;
     *ip += advance;
-    b->open_bus = v;
     b->cyc++;
     return v;
 }
@@ -149,10 +164,15 @@ static inline __attribute__((always_inline)) int rom_code(uint16_t pc, const str
     return pc >= 0x8000 && b->map->code[pc >> 13] + pc < b->map->run_end[pc >> 13];
 }
 
-#define RD(a) rd(n, (uint16_t)(a), &bus)
-#define WR(a, v) wr(n, (uint16_t)(a), (uint8_t)(v), &bus)
-#define ZRD(a) rd_ram(n, (unsigned)(a) & 0x1FF, &bus)
-#define ZWR(a, v) wr_ram(n, (unsigned)(a) & 0x1FF, (uint8_t)(v), &bus)
+/* BUS_TRACK: 1 but in the ROM interpreter (see rd). RDP(a, pr): a read that
+ * may reach I/O, after a cycle that put `pr` on the bus; RD(a): one that
+ * cannot in the ROM interpreter (zero page pointers, vectors, ROM). */
+#define BUS_TRACK 1
+#define RDP(a, pr) rd(n, (uint16_t)(a), &bus, BUS_TRACK, (uint8_t)(pr))
+#define RD(a) RDP(a, bus.open_bus)
+#define WR(a, v) wr(n, (uint16_t)(a), (uint8_t)(v), &bus, BUS_TRACK)
+#define ZRD(a) rd_ram(n, (unsigned)(a) & 0x1FF, &bus, BUS_TRACK)
+#define ZWR(a, v) wr_ram(n, (unsigned)(a) & 0x1FF, (uint8_t)(v), &bus, BUS_TRACK)
 #define cyc (bus.cyc)
 /* N and Z are kept lazily in `nz` (the other flags stay in p): Z is set when
  * its low byte is 0, N when bit 7 or bit 8 is set. A result byte goes in as
@@ -166,26 +186,29 @@ static inline __attribute__((always_inline)) int rom_code(uint16_t pc, const str
 #define PUSH(v) ZWR(0x100 | s--, (v))
 #define PULL() ZRD(0x100 | ++s)
 
-/* Addressing modes: each computes `addr` with the exact bus cycles. _R forms take
- * the page-cross penalty only when crossing; _W forms (stores, read-modify-write)
- * always spend the dummy read at the unfixed address. */
+/* Addressing modes: each computes `addr` with the exact bus cycles, and those
+ * that can reach I/O `prior`, the value on the bus in the cycle before the
+ * access at addr (for RDP). _R forms take the page-cross penalty only when
+ * crossing; _W forms (stores, read-modify-write) always spend the dummy read at
+ * the unfixed address. */
 #define AM_ZP() addr = FETCH()
 #define AM_ZPX() do { uint8_t b_ = FETCH(); ZRD(b_); addr = (uint8_t)(b_ + x); } while (0)
 #define AM_ZPY() do { uint8_t b_ = FETCH(); ZRD(b_); addr = (uint8_t)(b_ + y); } while (0)
-#define AM_ABS() do { uint16_t lo_ = FETCH(); addr = (uint16_t)(lo_ | (FETCH() << 8)); } while (0)
+#define AM_ABS() do { uint16_t lo_ = FETCH(); addr = (uint16_t)(lo_ | (FETCH() << 8)); prior = (uint8_t)(addr >> 8); } while (0)
 #define AM_IDX_R(reg) do { uint16_t lo_ = FETCH(); uint16_t base_ = (uint16_t)(lo_ | (FETCH() << 8)); \
-        addr = (uint16_t)(base_ + (reg)); \
-        if ((base_ ^ addr) & 0x100) RD((base_ & 0xFF00) | (addr & 0xFF)); } while (0)
+        addr = (uint16_t)(base_ + (reg)); prior = (uint8_t)(base_ >> 8); \
+        if ((base_ ^ addr) & 0x100) prior = RDP((base_ & 0xFF00) | (addr & 0xFF), prior); } while (0)
 #define AM_IDX_W(reg) do { uint16_t lo_ = FETCH(); uint16_t base_ = (uint16_t)(lo_ | (FETCH() << 8)); \
-        addr = (uint16_t)(base_ + (reg)); RD((base_ & 0xFF00) | (addr & 0xFF)); } while (0)
+        addr = (uint16_t)(base_ + (reg)); prior = RDP((base_ & 0xFF00) | (addr & 0xFF), base_ >> 8); } while (0)
 #define AM_IZX() do { uint8_t b_ = FETCH(); ZRD(b_); b_ = (uint8_t)(b_ + x); \
-        uint16_t lo_ = ZRD(b_); addr = (uint16_t)(lo_ | (ZRD((uint8_t)(b_ + 1)) << 8)); } while (0)
+        uint16_t lo_ = ZRD(b_); addr = (uint16_t)(lo_ | (ZRD((uint8_t)(b_ + 1)) << 8)); prior = (uint8_t)(addr >> 8); } while (0)
 #define AM_IZY_R() do { uint8_t b_ = FETCH(); uint16_t lo_ = ZRD(b_); \
         uint16_t base_ = (uint16_t)(lo_ | (ZRD((uint8_t)(b_ + 1)) << 8)); addr = (uint16_t)(base_ + y); \
-        if ((base_ ^ addr) & 0x100) RD((base_ & 0xFF00) | (addr & 0xFF)); } while (0)
+        prior = (uint8_t)(base_ >> 8); \
+        if ((base_ ^ addr) & 0x100) prior = RDP((base_ & 0xFF00) | (addr & 0xFF), prior); } while (0)
 #define AM_IZY_W() do { uint8_t b_ = FETCH(); uint16_t lo_ = ZRD(b_); \
         uint16_t base_ = (uint16_t)(lo_ | (ZRD((uint8_t)(b_ + 1)) << 8)); addr = (uint16_t)(base_ + y); \
-        RD((base_ & 0xFF00) | (addr & 0xFF)); } while (0)
+        prior = RDP((base_ & 0xFF00) | (addr & 0xFF), base_ >> 8); } while (0)
 
 /* Operations on a fetched operand v. */
 #define LDA() (a = v, SETNZ(a))
@@ -226,13 +249,13 @@ static inline __attribute__((always_inline)) int rom_code(uint16_t pc, const str
 #define R_ZP(op) AM_ZP(); v = ZRD(addr); op(); NEXT()
 #define R_ZPX(op) AM_ZPX(); v = ZRD(addr); op(); NEXT()
 #define R_ZPY(op) AM_ZPY(); v = ZRD(addr); op(); NEXT()
-#define R_ABS(op) AM_ABS(); v = RD(addr); op(); NEXT()
-#define R_ABX(op) AM_IDX_R(x); v = RD(addr); op(); NEXT()
-#define R_ABY(op) AM_IDX_R(y); v = RD(addr); op(); NEXT()
-#define R_IZX(op) AM_IZX(); v = RD(addr); op(); NEXT()
-#define R_IZY(op) AM_IZY_R(); v = RD(addr); op(); NEXT()
+#define R_ABS(op) AM_ABS(); v = RDP(addr, prior); op(); NEXT()
+#define R_ABX(op) AM_IDX_R(x); v = RDP(addr, prior); op(); NEXT()
+#define R_ABY(op) AM_IDX_R(y); v = RDP(addr, prior); op(); NEXT()
+#define R_IZX(op) AM_IZX(); v = RDP(addr, prior); op(); NEXT()
+#define R_IZY(op) AM_IZY_R(); v = RDP(addr, prior); op(); NEXT()
 
-#define M_DO(op) v = RD(addr); WR(addr, v); op(); WR(addr, v); NEXT()
+#define M_DO(op) v = RDP(addr, prior); WR(addr, v); op(); WR(addr, v); NEXT()
 #define M_DOZ(op) v = ZRD(addr); ZWR(addr, v); op(); ZWR(addr, v); NEXT()
 #define M_ZP(op) AM_ZP(); M_DOZ(op)
 #define M_ZPX(op) AM_ZPX(); M_DOZ(op)
@@ -261,7 +284,7 @@ static inline __attribute__((always_inline)) int rom_code(uint16_t pc, const str
  * on a page cross the high byte of the address becomes that value. */
 #define SH_STORE(val, reg) do { uint16_t lo_ = FETCH(); uint16_t hi_ = FETCH(); \
         uint16_t base_ = (uint16_t)(lo_ | (hi_ << 8)); addr = (uint16_t)(base_ + (reg)); \
-        RD((base_ & 0xFF00) | (addr & 0xFF)); uint8_t val_ = (uint8_t)((val) & (hi_ + 1)); \
+        RDP((base_ & 0xFF00) | (addr & 0xFF), hi_); uint8_t val_ = (uint8_t)((val) & (hi_ + 1)); \
         if ((base_ ^ addr) & 0x100) addr = (uint16_t)((addr & 0xFF) | (val_ << 8)); \
         WR(addr, val_); } while (0); NEXT()
 
@@ -332,11 +355,13 @@ static int run_rom(nes *n)
     unsigned nz;
     NZ_FROM_P();
     uint16_t addr;
-    uint8_t v, op;
+    uint8_t v, op, prior;
     int not_rom = 0;
     const uint8_t *ip;
     uintptr_t ip_base; /* ip - ip_base is the CPU address */
     DISPATCH_TABLE;
+#undef BUS_TRACK
+#define BUS_TRACK 0
 #define FETCH() fetch_rom(&ip, 1, &bus)
 #define IMPLIED() fetch_rom(&ip, 0, &bus)
 #define PEEK() fetch_rom(&ip, 0, &bus)
@@ -380,6 +405,8 @@ enter:
 #undef JUMP
 #undef NEAR_JUMP
 #undef NEXT
+#undef BUS_TRACK
+#define BUS_TRACK 1
 done:
     n->cycle = cyc;
     n->cpu.open_bus = bus.open_bus;
@@ -401,12 +428,12 @@ static int run_bus(nes *n)
     unsigned nz;
     NZ_FROM_P();
     uint16_t addr;
-    uint8_t v, op;
+    uint8_t v, op, prior;
     int rom = 0;
     DISPATCH_TABLE;
-#define FETCH() fetch(n, pc++, &bus)
-#define IMPLIED() fetch(n, pc, &bus)
-#define PEEK() fetch(n, pc, &bus)
+#define FETCH() fetch(n, pc++, &bus, 1, 0)
+#define IMPLIED() fetch(n, pc, &bus, 1, 0)
+#define PEEK() fetch(n, pc, &bus, 1, 0)
 #define PC() pc
 #define JUMP(to) do { pc = (uint16_t)(to); NEXT(); } while (0)
 #define NEAR_JUMP(from, to) JUMP(to)
@@ -453,7 +480,7 @@ static void interrupt(nes *n, uint16_t vec)
     bus_load(n, &bus);
     uint16_t pc = n->cpu.pc;
     uint8_t s = n->cpu.s;
-    fetch(n, pc, &bus); fetch(n, pc, &bus);
+    fetch(n, pc, &bus, 1, 0); fetch(n, pc, &bus, 1, 0);
     PUSH(pc >> 8); PUSH(pc & 0xFF);
     if (vec == 0xFFFE && nmi_hijacks(n, cyc))
         vec = 0xFFFA;

@@ -17,7 +17,7 @@ op_AD:
             (code[4] == 0xF0 || code[4] == 0xD0) && code[5] == (uint8_t)-7 &&
             ((at + 6) & 0xFF00) == ((at - 1) & 0xFF00)) {
             n->cycle = cyc;
-            n->cpu.open_bus = bus.open_bus;
+            n->cpu.open_bus = 0xAD; /* the opcode just fetched */
             uint64_t skipped = nes_poll_skip(n, cyc - 1, 9, code[3], code[4] == 0xF0);
             bus_load(n, &bus);
             cyc += skipped * 9;
@@ -115,7 +115,7 @@ op_CB: { /* AXS: X = (A & X) - imm, compare-style flags. */
     p = (uint8_t)((p & ~P_C) | (ax >= v ? P_C : 0)); x = (uint8_t)d; SETNZ(x); NEXT(); }
 op_AB: v = FETCH(); a = x = v; SETNZ(a); NEXT();                                     /* LXA (magic $FF) */
 op_8B: v = FETCH(); a = (uint8_t)((a | 0xEE) & x & v); SETNZ(a); NEXT();             /* XAA */
-op_BB: AM_IDX_R(y); v = (uint8_t)(RD(addr) & s); a = x = s = v; SETNZ(v); NEXT();    /* LAS */
+op_BB: AM_IDX_R(y); v = (uint8_t)(RDP(addr, prior) & s); a = x = s = v; SETNZ(v); NEXT();    /* LAS */
 op_9C: SH_STORE(y, x);
 op_9E: SH_STORE(x, y);
 op_9F: SH_STORE(a & x, y);
@@ -123,7 +123,7 @@ op_9B: s = a & x; SH_STORE(s, y);
 op_93: { /* SHA (ind),Y */
     uint8_t b = FETCH(); uint16_t lo = RD(b); uint16_t hi = RD((uint8_t)(b + 1));
     uint16_t base = (uint16_t)(lo | (hi << 8)); addr = (uint16_t)(base + y);
-    RD((base & 0xFF00) | (addr & 0xFF)); uint8_t val = (uint8_t)(a & x & (hi + 1));
+    RDP((base & 0xFF00) | (addr & 0xFF), hi); uint8_t val = (uint8_t)(a & x & (hi + 1));
     if ((base ^ addr) & 0x100) addr = (uint16_t)((addr & 0xFF) | (val << 8));
     WR(addr, val); NEXT(); }
 
@@ -172,11 +172,11 @@ op_4C:
     NEAR_JUMP(PC(), addr);
 op_6C: { /* JMP (ind): the pointer's high byte is read from the same page. */
     uint16_t lo = FETCH(); uint16_t ptr = (uint16_t)(lo | (PEEK() << 8));
-    uint16_t t = RD(ptr); JUMP(t | (RD((ptr & 0xFF00) | ((ptr + 1) & 0xFF)) << 8)); }
+    uint16_t t = RDP(ptr, ptr >> 8); JUMP(t | (RDP((ptr & 0xFF00) | ((ptr + 1) & 0xFF), t) << 8)); }
 op_20: { uint16_t lo = FETCH(); ZRD(0x100 | s); uint16_t ret = PC(); PUSH(ret >> 8); PUSH(ret & 0xFF);
     NEAR_JUMP(PC(), lo | (PEEK() << 8)); }
 op_60: { IMPLIED(); ZRD(0x100 | s); uint16_t lo = PULL(); uint16_t ret = (uint16_t)(lo | (PULL() << 8));
-    fetch(n, ret, &bus); NEAR_JUMP(PC(), ret + 1); }
+    fetch(n, ret, &bus, BUS_TRACK, ret >> 8); NEAR_JUMP(PC(), ret + 1); }
 op_40: { IMPLIED(); ZRD(0x100 | s); p = (uint8_t)((PULL() & ~P_B) | P_U); NZ_FROM_P();
     uint16_t lo = PULL(); uint16_t to = (uint16_t)(lo | (PULL() << 8)); bus.limit = bus.next_event = n->next_event = cyc; JUMP(to); }
 op_00: { /* BRK: an NMI edge before the vector fetch takes over the vector. */
