@@ -365,6 +365,9 @@ static int run_rom(nes *n)
 #define FETCH() fetch_rom(&ip, 1, &bus)
 #define IMPLIED() fetch_rom(&ip, 0, &bus)
 #define PEEK() fetch_rom(&ip, 0, &bus)
+/* Whether the operand of an absolute instruction may be $2002: a cheap first
+ * test for op_AD's status-poll pattern (the operand bytes are in the run). */
+#define MAYBE_2002() (ip[0] == 0x02 && ip[1] == 0x20)
 #define PC() ((uint16_t)((uintptr_t)ip - ip_base))
 #define JUMP(to) do { pc = (uint16_t)(to); goto jump; } while (0)
 /* Within the 8 KiB window of `from` the host pointer base stays valid: no
@@ -401,6 +404,7 @@ enter:
 #undef FETCH
 #undef IMPLIED
 #undef PEEK
+#undef MAYBE_2002
 #undef PC
 #undef JUMP
 #undef NEAR_JUMP
@@ -434,6 +438,7 @@ static int run_bus(nes *n)
 #define FETCH() fetch(n, pc++, &bus, 1, 0)
 #define IMPLIED() fetch(n, pc, &bus, 1, 0)
 #define PEEK() fetch(n, pc, &bus, 1, 0)
+#define MAYBE_2002() 1
 #define PC() pc
 #define JUMP(to) do { pc = (uint16_t)(to); NEXT(); } while (0)
 #define NEAR_JUMP(from, to) JUMP(to)
@@ -448,6 +453,7 @@ static int run_bus(nes *n)
 #undef FETCH
 #undef IMPLIED
 #undef PEEK
+#undef MAYBE_2002
 #undef PC
 #undef JUMP
 #undef NEAR_JUMP

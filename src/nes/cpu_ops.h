@@ -4,13 +4,14 @@
  * JUMP(target) or NEAR_JUMP(from, target) (a jump from an address of the
  * running instruction); the including function defines those, FETCH() and IMPLIED()
  * (the opcode's dummy read of the next byte), PEEK() (the next byte, read
- * without advancing: the last operand byte of JSR and JMP (ind)) and PC(). */
+ * without advancing: the last operand byte of JSR and JMP (ind)), PC() and
+ * MAYBE_2002() (0 only when the operand is surely not $2002). */
 /* No include guard: it is meant to be included once per interpreter. */
 /* Loads, logic and arithmetic. */
 op_AD:
     /* `LDA $2002; AND #m; BEQ/BNE back` polls the PPU status: whole
      * iterations whose outcome cannot change are skipped at once. */
-    if (PC() >= 0x8001 && PC() <= 0xFFF8) {
+    if (MAYBE_2002() && PC() >= 0x8001 && PC() <= 0xFFF8) {
         uint16_t at = PC();
         const uint8_t *code = &bus.map->prg[(at >> 13) & 3][at & 0x1FFF];
         if ((at & 0x1FFF) <= 0x1FF9 && code[0] == 0x02 && code[1] == 0x20 && code[2] == 0x29 &&
