@@ -115,7 +115,7 @@ int bench_emu(int argc, char **argv)
         return 1;
     }
     nes_save(n, snapshot);
-    double rendered[99], skipped[99];
+    double rendered[99] = {0}, skipped[99] = {0};
     int restarts = 0; /* game overs, over all runs */
     for (int i = 0; i < repeats; i++) {
         rendered[i] = measure(n, snapshot, frames, pixels, (uint64_t)i + 1, &restarts);
