@@ -34,7 +34,7 @@ enum cart_game {
 #define CART_CHR_BANK 8192
 
 typedef struct cart {
-    uint8_t *prg;           /* prg_size bytes */
+    uint8_t *prg;           /* prg_size bytes, 256-byte aligned (else the CPU runs all code the slow way) */
     uint8_t *chr;           /* chr_size bytes of CHR ROM, or NULL when the board has CHR RAM */
     size_t prg_size;
     size_t chr_size;        /* 0 when the board uses CHR RAM */

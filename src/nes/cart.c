@@ -188,7 +188,9 @@ static int load(cart *c, const uint8_t *data, size_t size, int any_mapper, char 
     t.prg_size = (size_t)prg;
     t.chr_size = (size_t)chr;
     const uint8_t *rom = data + HEADER_SIZE + trainer;
-    t.prg = malloc(t.prg_size);
+    /* 256-byte aligned: a bank's host address then agrees with its CPU
+     * address in the low byte, which the ROM interpreter's branches use. */
+    t.prg = aligned_alloc(256, (t.prg_size + 255) / 256 * 256);
     t.chr = t.chr_size ? malloc(t.chr_size) : NULL;
     if (!t.prg || (t.chr_size && !t.chr)) {
         free(t.prg);

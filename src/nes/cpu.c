@@ -59,6 +59,12 @@ static __attribute__((noinline)) void map_load(const nes *n, struct bus_map *m)
             end = m->code[i] + (uintptr_t)(0x2000 * (i + 1)) - 2;
         m->run_end[i] = end;
     }
+    /* The ROM interpreter's branches test for a page cross on the host
+     * pointer: with a bank not 256-byte aligned (a cart not from cart.c), no
+     * code is ROM code and the general interpreter runs it all. */
+    for (int i = 0; i < 4; i++)
+        if ((uintptr_t)m->prg[i] & 0xFF)
+            m->run_end[4] = m->run_end[5] = m->run_end[6] = m->run_end[7] = 0;
 }
 
 static inline __attribute__((always_inline)) void bus_load(const nes *n, struct bus *b)
@@ -275,7 +281,9 @@ static inline __attribute__((always_inline)) int rom_code(uint16_t pc, const str
 #define W_IZY(val) AM_IZY_W(); WR(addr, val); NEXT()
 
 #define BRANCH(cond) do { int8_t off_ = (int8_t)FETCH(); \
-        if (cond) { IMPLIED(); uint16_t at_ = PC(), to_ = (uint16_t)(at_ + off_); \
+        if (cond) { IMPLIED(); \
+            if (SAME_PAGE(off_)) { n->cpu.branch_end = cyc; NEAR_BRANCH(off_); } \
+            uint16_t at_ = PC(), to_ = (uint16_t)(at_ + off_); \
             if ((to_ ^ at_) & 0xFF00) { RD((at_ & 0xFF00) | (to_ & 0xFF)); } \
             else { n->cpu.branch_end = cyc; } \
             NEAR_JUMP(at_, to_); } } while (0); NEXT()
@@ -368,6 +376,12 @@ static int run_rom(nes *n)
 /* Whether the operand of an absolute instruction may be $2002: a cheap first
  * test for op_AD's status-poll pattern (the operand bytes are in the run). */
 #define MAYBE_2002() (ip[0] == 0x02 && ip[1] == 0x20)
+/* A branch within its page moves the host pointer alone: banks are 256-byte
+ * aligned (map_load), so the pointer's page is the address's page. */
+#define SAME_PAGE(off) (!((((uintptr_t)ip + (uintptr_t)(intptr_t)(off)) ^ (uintptr_t)ip) & ~(uintptr_t)0xFF))
+#define NEAR_BRANCH(off) do { const uint8_t *ip__ = ip + (off); \
+        if ((off) > 0) bus.limit = bus.limit > (uint64_t)(off) ? bus.limit - (uint64_t)(off) : 0; \
+        ip = ip__; NEXT(); } while (0)
 #define PC() ((uint16_t)((uintptr_t)ip - ip_base))
 #define JUMP(to) do { pc = (uint16_t)(to); goto jump; } while (0)
 /* Within the 8 KiB window of `from` the host pointer base stays valid: no
@@ -405,6 +419,8 @@ enter:
 #undef IMPLIED
 #undef PEEK
 #undef MAYBE_2002
+#undef SAME_PAGE
+#undef NEAR_BRANCH
 #undef PC
 #undef JUMP
 #undef NEAR_JUMP
@@ -439,6 +455,8 @@ static int run_bus(nes *n)
 #define IMPLIED() fetch(n, pc, &bus, 1, 0)
 #define PEEK() fetch(n, pc, &bus, 1, 0)
 #define MAYBE_2002() 1
+#define SAME_PAGE(off) 0
+#define NEAR_BRANCH(off) NEXT()
 #define PC() pc
 #define JUMP(to) do { pc = (uint16_t)(to); NEXT(); } while (0)
 #define NEAR_JUMP(from, to) JUMP(to)
@@ -454,6 +472,8 @@ static int run_bus(nes *n)
 #undef IMPLIED
 #undef PEEK
 #undef MAYBE_2002
+#undef SAME_PAGE
+#undef NEAR_BRANCH
 #undef PC
 #undef JUMP
 #undef NEAR_JUMP
