@@ -363,7 +363,9 @@ static int cached_line_tiles(nes *n, uint8_t *out, const uint64_t *rows, size_t 
          * it precede it there, from page 0's second copy when cx < 2. */
         unsigned at = pa * 256 + cx * 8;
         const uint8_t *start = row + (at < 16 ? at + 512 : at) - 16;
-        if (!memcmp(start, out - 16, 16)) {
+        uint64_t a0, a1, b0, b1; /* memcmp of 16 bytes, without the call */
+        memcpy(&a0, start, 8), memcpy(&a1, start + 8, 8), memcpy(&b0, out - 16, 8), memcpy(&b1, out - 8, 8);
+        if (!((a0 ^ b0) | (a1 ^ b1))) {
             *view = start;
             return 1;
         }
