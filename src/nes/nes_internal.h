@@ -149,6 +149,11 @@ struct nes_host {
     uint64_t stop_at;          /* single-stepping: return to the caller at this cycle (0 = off) */
     int reference_render;      /* tests: draw every pixel with the one-at-a-time reference path */
     struct bg_cache *bg_cache; /* NULL when it could not be allocated: lines are decoded as fetched */
+    /* compose_line's palette (palette RAM with the grayscale mask, backdrop in
+     * each background palette's colour 0), rebuilt after a palette or mask
+     * write, a state load or copy, or power. */
+    uint8_t line_pal[32];
+    int line_pal_valid;
 };
 
 struct nes {
@@ -200,7 +205,7 @@ void ppu_oam_dma(nes *n, const uint8_t *page_data);
 uint64_t ppu_dots_until(const nes *n, int scanline, int dot);
 uint8_t ppu_peek_status(const nes *n);
 uint64_t ppu_quiet_until(const nes *n);
-void ppu_bg_cache_drop(nes *n); /* CIRAM was replaced (state load or copy) */
+void ppu_bg_cache_drop(nes *n); /* CIRAM and the palette were replaced (state load or copy, power) */
 
 /* apu.c */
 void apu_power(nes *n);

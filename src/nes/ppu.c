@@ -86,6 +86,7 @@ static void vram_write(nes *n, uint16_t addr, uint8_t value)
         }
     } else {
         n->ppu.palette[palette_index(addr)] = value & 0x3F;
+        n->host.line_pal_valid = 0;
     }
 }
 
@@ -291,6 +292,7 @@ void ppu_bg_cache_drop(nes *n)
 {
     if (n->host.bg_cache)
         n->host.bg_cache->rows = NULL;
+    n->host.line_pal_valid = 0;
 }
 
 /* Re-decodes the stale tiles (at least one) of tile row cy of CIRAM page pg,
@@ -949,16 +951,19 @@ static void compose_line(nes *n, uint8_t *row, const uint8_t *bg, int test_hit)
     struct ppu *p = &n->ppu;
     int bg_on = p->mask & MASK_BG, spr_on = p->mask & MASK_SPR;
     const uint8_t *idx = bg + p->x;
-    uint8_t pal[32];
-    uint64_t gray = ((p->mask & MASK_GRAY) ? 0x30 : 0x3F) * 0x0101010101010101ull;
-    for (int i = 0; i < 32; i += 8) {
-        uint64_t w;
-        memcpy(&w, p->palette + i, 8);
-        w &= gray;
-        memcpy(pal + i, &w, 8);
+    uint8_t *pal = n->host.line_pal;
+    if (!n->host.line_pal_valid) {
+        uint64_t gray = ((p->mask & MASK_GRAY) ? 0x30 : 0x3F) * 0x0101010101010101ull;
+        for (int i = 0; i < 32; i += 8) {
+            uint64_t w;
+            memcpy(&w, p->palette + i, 8);
+            w &= gray;
+            memcpy(pal + i, &w, 8);
+        }
+        for (int i = 4; i < 16; i += 4)
+            pal[i] = pal[0]; /* colour 0 of any background palette shows the backdrop */
+        n->host.line_pal_valid = 1;
     }
-    for (int i = 4; i < 16; i += 4)
-        pal[i] = pal[0]; /* colour 0 of any background palette shows the backdrop */
     /* The background first (indices below 16: one table), then the sprite
      * pixels over it, decided against the background's opacity in idx. */
     map_palette(row, idx, pal);
@@ -1581,6 +1586,7 @@ void ppu_write_register(nes *n, uint16_t addr, uint8_t value)
     }
     case 1:
         p->mask = value;
+        n->host.line_pal_valid = 0;
         break;
     case 3:
         p->oam_addr = value;
