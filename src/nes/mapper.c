@@ -2,7 +2,10 @@
  * mapper_state (plain data, saved with the machine) and expresses its banking
  * as 8 KiB PRG and 1 KiB CHR bank numbers plus a mirroring mode;
  * mapper_rebind() turns those into host pointers, after a write and after a
- * state load. Adding a board means a row in `boards` and its register logic. */
+ * state load. Adding a board means a row in `boards` and its register logic
+ * (and, for a board with an IRQ clocked by PPU addresses such as MMC3's, a
+ * nes_schedule() after every PPU register write: bus_write_io skips it for
+ * $2003-$2007 today). */
 #include <stdio.h>
 #include <string.h>
 

@@ -146,7 +146,12 @@ void bus_write_io(nes *n, uint16_t addr, uint8_t value)
     if (addr < 0x4000) {
         ppu_catch_up(n, PPU_ACCESS_DOT(n->cycle));
         ppu_write_register(n, addr, value);
-        nes_schedule(n);
+        /* Only PPUCTRL (NMI enable) and PPUMASK (rendering decides the odd
+         * frame's short line, so the frame's end) move an event; OAM, scroll
+         * and VRAM writes do not, as long as no board counts PPU addresses
+         * for an IRQ (none here has IRQs; MMC3's would). */
+        if ((addr & 7) <= 1)
+            nes_schedule(n);
         return;
     }
     if (addr < 0x4020) {
