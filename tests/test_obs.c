@@ -313,41 +313,120 @@ static void test_fast_vs_render_all(int max_pool)
     env_free(e[1]);
 }
 
+/* Frames on which the paths may part: each row is cut into pieces of random
+ * width (so across the AVX2 path's 32-column strips) that repeat the row
+ * above, are one colour or are noise, in runs of rows up to `run` long (the
+ * repeats the fast paths skip); the second frame (prev) is cut apart from the
+ * first, so that one repeats where the other does not. Bits 6-7 are set at
+ * random: they must be ignored. */
+static void patchy_frames(uint32_t *s, int run, uint8_t *a, uint8_t *b)
+{
+    for (int f = 0; f < 2; f++) {
+        uint8_t *p = f ? b : a;
+        int left = 0, kind = 2;
+        for (int y = 0; y < H; y++) {
+            if (left-- <= 0) {
+                *s = *s * 1103515245u + 12345u;
+                left = (int)((*s >> 16) % (unsigned)run);
+                kind = (int)((*s >> 8) % 4); /* 0 noise, 1 one colour, 2-3 repeat */
+            }
+            for (int x = 0; x < W;) {
+                *s = *s * 1103515245u + 12345u;
+                int w = 1 + (int)((*s >> 16) % 80), k = y == 0 ? 0 : (*s >> 4) % 8 == 0 ? (int)(*s >> 12) % 3 : kind;
+                uint8_t colour = (uint8_t)(*s >> 24);
+                for (int e = x + w < W ? x + w : W; x < e; x++) {
+                    *s = *s * 1103515245u + 12345u;
+                    p[y * W + x] = k == 0 ? (uint8_t)(*s >> 16) : k == 1 ? colour : p[(y - 1) * W + x];
+                }
+            }
+        }
+    }
+}
+
 /* Every vector path this CPU has (the tables' isa lowered step by step) gives
- * the portable path's bytes, on random frames in which runs of rows repeat
- * (the fast path's shortcut), with and without the max of two frames. Against
- * the direct 5x5 gather, which sums in the other order, a rounding may land
- * one level apart. */
+ * the portable path's bytes, on frames in which pieces of rows repeat (the
+ * fast paths' shortcut), with and without the max of two frames, for both
+ * filters. Against the direct gather, which sums in the other order, a
+ * rounding may land one level apart. */
 static void test_each_isa(void)
 {
-    static uint8_t a[W * H], b[W * H], out[ENV_FRAME_SIZE], portable[2][ENV_FRAME_SIZE], ref[ENV_FRAME_SIZE];
+    static uint8_t a[W * H], b[W * H], out[ENV_FRAME_SIZE], portable[ENV_FRAME_SIZE], ref[ENV_FRAME_SIZE];
+    static env_obs_tables aa;
+    env_obs_tables_init(&aa, ENV_RESIZE_ANTIALIAS);
+    CHECK_EQ_INT(aa.isa, tab.isa);
     uint32_t s = 777;
-    for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++) {
-            int i = y * W + x;
-            s = s * 1103515245u + 12345u;
-            int repeat = y > 0 && ((y / 8) & 1);
-            a[i] = repeat ? a[i - W] : (uint8_t)((s >> 16) & 0xFF); /* bits 6-7 must be ignored */
-            b[i] = repeat ? b[i - W] : (uint8_t)((s >> 8) & 63);
+    int bad = 0, worst = 0;
+    for (int frame = 0; frame < 64; frame++) {
+        if (frame == 0) { /* bands of eight rows that repeat whole */
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++) {
+                    int i = y * W + x;
+                    s = s * 1103515245u + 12345u;
+                    int repeat = y > 0 && ((y / 8) & 1);
+                    a[i] = repeat ? a[i - W] : (uint8_t)((s >> 16) & 0xFF);
+                    b[i] = repeat ? b[i - W] : (uint8_t)((s >> 8) & 0xFF);
+                }
+        } else {
+            patchy_frames(&s, frame % 2 ? 4 : 60, a, b);
         }
-    int levels = 0;
-    for (int isa = ENV_OBS_PORTABLE; isa <= tab.isa; isa++, levels++) {
-        env_obs_tables t = tab;
-        t.isa = isa;
-        for (int max = 0; max < 2; max++) {
-            env_obs_process(&t, a, max ? b : NULL, isa == ENV_OBS_PORTABLE ? portable[max] : out);
-            if (isa != ENV_OBS_PORTABLE)
-                CHECK(memcmp(out, portable[max], sizeof out) == 0);
+        for (int f = 0; f < 2; f++) {
+            const env_obs_tables *base = f ? &aa : &tab;
+            for (int max = 0; max < 2; max++) {
+                const uint8_t *q = max ? b : NULL;
+                for (int isa = ENV_OBS_PORTABLE; isa <= base->isa; isa++) {
+                    env_obs_tables t = *base;
+                    t.isa = isa;
+                    env_obs_process(&t, a, q, isa == ENV_OBS_PORTABLE ? portable : out);
+                    if (isa != ENV_OBS_PORTABLE && memcmp(out, portable, sizeof out) != 0) {
+                        fprintf(stderr, "frame %d, %s, max %d: isa %d differs from the portable path\n", frame,
+                                f ? "antialias" : "area", max, isa);
+                        bad++;
+                    }
+                }
+                env_obs_process_ref(base, a, q, ref);
+                for (int i = 0; i < ENV_FRAME_SIZE; i++)
+                    worst = abs(portable[i] - ref[i]) > worst ? abs(portable[i] - ref[i]) : worst;
+            }
         }
     }
-    for (int max = 0; max < 2; max++) {
-        env_obs_process_ref(&tab, a, max ? b : NULL, ref);
-        int worst = 0;
-        for (int i = 0; i < ENV_FRAME_SIZE; i++)
-            worst = abs(portable[max][i] - ref[i]) > worst ? abs(portable[max][i] - ref[i]) : worst;
-        CHECK(worst <= 1);
+    CHECK_EQ_INT(bad, 0);
+    CHECK(worst <= 1);
+    printf("test_obs: %d vector path(s) compared\n", tab.isa + 1);
+}
+
+/* The same on game frames: every path against the portable one, for both
+ * filters, each frame alone and with the frame before. */
+static void test_each_isa_game(void)
+{
+    env *e = open_env(1, 0);
+    static env_obs_tables aa;
+    env_obs_tables_init(&aa, ENV_RESIZE_ANTIALIAS);
+    static uint8_t obs[ENV_OBS_SIZE], prev[W * H], out[ENV_FRAME_SIZE], portable[ENV_FRAME_SIZE];
+    env_reset(e, obs, NULL);
+    memcpy(prev, env_frame(e), sizeof prev);
+    char err[160];
+    int bad = 0, done = 0;
+    for (int step = 0; step < 600 && !done; step++) {
+        uint8_t btn = NES_RIGHT | NES_B | (step % 40 < 25 ? NES_A : 0);
+        float r;
+        CHECK(env_step(e, btn, obs, &r, &done, NULL, err, sizeof err) == 0);
+        const uint8_t *f = env_frame(e);
+        for (int k = 0; k < 2; k++) {
+            const env_obs_tables *base = k ? &aa : &tab;
+            for (int max = 0; max < 2; max++) {
+                for (int isa = ENV_OBS_PORTABLE; isa <= base->isa; isa++) {
+                    env_obs_tables t = *base;
+                    t.isa = isa;
+                    env_obs_process(&t, f, max ? prev : NULL, isa == ENV_OBS_PORTABLE ? portable : out);
+                    if (isa != ENV_OBS_PORTABLE && memcmp(out, portable, sizeof out) != 0)
+                        bad++;
+                }
+            }
+        }
+        memcpy(prev, f, sizeof prev);
     }
-    printf("test_obs: %d vector path(s) compared\n", levels);
+    CHECK_EQ_INT(bad, 0);
+    env_free(e);
 }
 
 int main(void)
@@ -359,6 +438,7 @@ int main(void)
     char buf[4096];
     testlib_data_path("SMBRL_ROM_DIR", "super-mario-bros.nes", buf, sizeof buf);
     test_real_frame();
+    test_each_isa_game();
     test_skip_matches_full_render(4, 0);
     test_skip_matches_full_render(4, 1);
     test_skip_matches_full_render(3, 1);

@@ -144,14 +144,23 @@ typedef struct env_obs_tables {
     int16_t ry[NES_HEIGHT];
     float rw[NES_HEIGHT][3];
     /* gray of two neighbouring pixels at once, indexed by (left << 6) | right:
-     * halves the table lookups, the largest cost of the resize */
+     * halves the portable and AVX paths' table lookups, their largest cost */
     float gray2[64 * 64][2];
+    /* The AVX2 path's tables. gray_bytes[b][s][i] is byte b of gray[16 s + i]:
+     * 16-entry byte tables for shuffle lookups, whose bytes put together are
+     * the float's own bits. Per output row (vy, vw) and column (hx, hw), the
+     * inputs with a nonzero weight, in order, and those weights, padded with
+     * weight 0 to the same number for all rows (vtaps) and columns (htaps). */
+    uint8_t gray_bytes[4][4][16];
+    int vtaps, htaps;
+    int16_t vy[ENV_OBS_H][ENV_OBS_TAPS], hx[ENV_OBS_W][ENV_OBS_TAPS];
+    float vw[ENV_OBS_H][ENV_OBS_TAPS], hw[ENV_OBS_W][ENV_OBS_TAPS];
     /* the widest vector unit env_obs_process may use (enum env_obs_isa): the
      * CPU's best, from env_obs_tables_init; tests lower it to check each path */
     int isa;
 } env_obs_tables;
 
-enum env_obs_isa { ENV_OBS_PORTABLE = 0, ENV_OBS_AVX = 1 };
+enum env_obs_isa { ENV_OBS_PORTABLE = 0, ENV_OBS_AVX = 1, ENV_OBS_AVX2 = 2 };
 
 void env_obs_tables_init(env_obs_tables *t, int resize);
 /* 256x240 palette-index frame(s) -> 84x84 uint8: gray, pixel-wise max of the two

@@ -12,11 +12,23 @@
  * of half-width scale: smoother, and in float without rounding. That filter is
  * here too (ENV_RESIZE_ANTIALIAS, rounded to uint8 at the end). How the two
  * compare on real frames is in bench/RESULTS.md's Environment section
- * (tests/obs_torch_compare.py measures it). */
+ * (tests/obs_torch_compare.py measures it).
+ *
+ * In float, in this order: each output row is the sum over its input rows,
+ * in order, of weight * gray (a multiply, then an add: never fused), each
+ * output pixel the same sum over its columns of those rows, then (int)(s +
+ * 0.5f). Three paths do exactly these operations and so give the same bytes:
+ * the portable one, one with AVX rows, and an AVX2 one that looks the gray
+ * levels up with byte shuffles inside the vertical pass and does the
+ * horizontal pass for eight output rows at once. env_obs_tables.isa picks the
+ * widest the CPU has; test_obs compares each with the portable one. */
 #include <math.h>
 #include <string.h>
 
 #include "smbrl/env.h"
+
+/* slots in the AVX2 path's ring of looked-up input rows */
+#define OBS_RING 32
 
 /* Box averaging n_in -> n_out: output o gathers `taps` inputs from start[o]. */
 static void area_weights(int n_in, int n_out, int taps, int16_t *start, float (*w)[ENV_OBS_TAPS])
@@ -63,6 +75,30 @@ static void antialias_weights(int n_in, int n_out, int16_t *start, float (*w)[EN
     }
 }
 
+/* The taps with a nonzero weight, in order, padded to the most any output
+ * has with weight-0 copies of its last tap: that changes no sum, as the sums
+ * are of terms >= +0, to which adding w * g = +0 gives them back unchanged.
+ * Returns the padded count. */
+static int nonzero_taps(int n_out, const int16_t *start, const float (*w)[ENV_OBS_TAPS],
+                        int16_t (*idx)[ENV_OBS_TAPS], float (*cw)[ENV_OBS_TAPS])
+{
+    int n[ENV_OBS_W > ENV_OBS_H ? ENV_OBS_W : ENV_OBS_H] = {0}, most = 0;
+    for (int o = 0; o < n_out; o++) {
+        for (int k = 0; k < ENV_OBS_TAPS; k++)
+            if (w[o][k] > 0.0f) {
+                idx[o][n[o]] = (int16_t)(start[o] + k);
+                cw[o][n[o]++] = w[o][k];
+            }
+        most = n[o] > most ? n[o] : most;
+    }
+    for (int o = 0; o < n_out; o++)
+        for (int k = n[o]; k < most; k++) {
+            idx[o][k] = idx[o][n[o] - 1];
+            cw[o][k] = 0.0f;
+        }
+    return most;
+}
+
 void env_obs_tables_init(env_obs_tables *t, int resize)
 {
     memset(t, 0, sizeof *t);
@@ -74,12 +110,13 @@ void env_obs_tables_init(env_obs_tables *t, int resize)
             t->gray2[a << 6 | b][0] = t->gray[a];
             t->gray2[a << 6 | b][1] = t->gray[b];
         }
+    for (int i = 0; i < 64; i++) {
+        uint8_t b[4];
+        memcpy(b, &t->gray[i], 4);
+        for (int k = 0; k < 4; k++)
+            t->gray_bytes[k][i >> 4][i & 15] = b[k];
+    }
     t->resize = resize;
-    t->isa = ENV_OBS_PORTABLE;
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (__builtin_cpu_supports("avx"))
-        t->isa = ENV_OBS_AVX;
-#endif
     if (resize == ENV_RESIZE_ANTIALIAS) {
         t->taps = ENV_OBS_TAPS;
         antialias_weights(NES_WIDTH, ENV_OBS_W, t->x0, t->wx);
@@ -89,6 +126,8 @@ void env_obs_tables_init(env_obs_tables *t, int resize)
         area_weights(NES_WIDTH, ENV_OBS_W, t->taps, t->x0, t->wx);
         area_weights(NES_HEIGHT, ENV_OBS_H, t->taps, t->y0, t->wy);
     }
+    t->vtaps = nonzero_taps(ENV_OBS_H, t->y0, t->wy, t->vy, t->vw);
+    t->htaps = nonzero_taps(ENV_OBS_W, t->x0, t->wx, t->hx, t->hw);
     /* the same vertical weights seen from the input side */
     for (int y = 0; y < NES_HEIGHT; y++)
         t->ry[y] = -1;
@@ -106,6 +145,23 @@ void env_obs_tables_init(env_obs_tables *t, int resize)
     for (int y = 0; y < NES_HEIGHT; y++)
         if (t->ry[y] < 0) /* a row no output uses: add it nowhere, with weight 0 */
             t->ry[y] = 0;
+    /* the most input rows that a group of eight output rows reads (see the
+     * AVX2 path's vertical pass) */
+    int span = 0;
+    for (int oy = 0; oy < ENV_OBS_H; oy += 8) {
+        int last = (oy + 8 < ENV_OBS_H ? oy + 8 : ENV_OBS_H) - 1;
+        int n = t->vy[last][t->vtaps - 1] - t->vy[oy][0] + 1;
+        span = n > span ? n : span;
+    }
+    t->isa = ENV_OBS_PORTABLE;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx"))
+        t->isa = ENV_OBS_AVX;
+    if (__builtin_cpu_supports("avx2") && span <= OBS_RING)
+        t->isa = ENV_OBS_AVX2;
+#else
+    (void)span;
+#endif
 }
 
 /* The reference form: gather 5x5 input pixels per output pixel. Kept beside the
@@ -225,6 +281,300 @@ __attribute__((target("avx"))) static void row_axpy_avx(float *restrict acc, con
         _mm256_storeu_ps(acc + x, _mm256_add_ps(_mm256_loadu_ps(acc + x), _mm256_mul_ps(vw, _mm256_loadu_ps(g + x))));
 }
 
+/* ---- AVX2: the lookup fused into the vertical pass; eight rows per lane set
+ * in the horizontal pass. The arithmetic is the portable path's, lane for
+ * lane: each output row is w*g + w*g + ... over its input rows in order (a
+ * multiply, then an add), each output pixel w*g + w*g + ... over its columns
+ * in order, so the bytes are the same. */
+
+/* cols[r >> 3][x][r & 7]: the vertical pass's output row r at input column x,
+ * eight output rows side by side for the horizontal pass (rows 84-87 unused).
+ * Padded: 8 KB apart, one column's eleven groups would share a set of the L1
+ * cache. */
+#define OBS_PAD 8
+typedef float obs_cols[NES_WIDTH + OBS_PAD][8];
+#define OBS_GROUPS ((ENV_OBS_H + 7) / 8)
+
+/* byte plane k of gray[p & 63] for 32 pixels: a 16-entry shuffle per quarter
+ * of the table, the quarter picked by index bits 4 and 5 */
+__attribute__((target("avx2"), always_inline)) static inline __m256i gray_plane(const uint8_t (*tab)[16], __m256i nib,
+                                                                              __m256i bit4, __m256i bit5)
+{
+    const __m128i *q = (const __m128i *)tab;
+    __m256i s0 = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(q)), nib);
+    __m256i s1 = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(q + 1)), nib);
+    __m256i s2 = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(q + 2)), nib);
+    __m256i s3 = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(q + 3)), nib);
+    return _mm256_blendv_epi8(_mm256_blendv_epi8(s0, s1, bit4), _mm256_blendv_epi8(s2, s3, bit4), bit5);
+}
+
+/* gray[p & 63] for 32 pixels into dst[0..31]. Each byte of the floats is
+ * looked up in its own table and the four are interleaved back: the result is
+ * the table's float bits, with no arithmetic on the way. */
+__attribute__((target("avx2"), always_inline)) static inline void gray32(const env_obs_tables *t, __m256i p,
+                                                                       float *dst)
+{
+    /* dwords in the order 0,2,4,6,1,3,5,7, so that the in-lane unpacks below
+     * give pixels 0-7, 8-15, 16-23, 24-31 */
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+    const __m256i nib = _mm256_and_si256(p, _mm256_set1_epi8(15));
+    const __m256i bit4 = _mm256_slli_epi16(p, 3), bit5 = _mm256_slli_epi16(p, 2); /* to each byte's top bit */
+    const __m256i b0 = gray_plane(t->gray_bytes[0], nib, bit4, bit5), b1 = gray_plane(t->gray_bytes[1], nib, bit4, bit5);
+    const __m256i b2 = gray_plane(t->gray_bytes[2], nib, bit4, bit5), b3 = gray_plane(t->gray_bytes[3], nib, bit4, bit5);
+    const __m256i lo01 = _mm256_unpacklo_epi8(b0, b1), hi01 = _mm256_unpackhi_epi8(b0, b1);
+    const __m256i lo23 = _mm256_unpacklo_epi8(b2, b3), hi23 = _mm256_unpackhi_epi8(b2, b3);
+    _mm256_store_si256((__m256i *)dst, _mm256_unpacklo_epi16(lo01, lo23));
+    _mm256_store_si256((__m256i *)(dst + 8), _mm256_unpackhi_epi16(lo01, lo23));
+    _mm256_store_si256((__m256i *)(dst + 16), _mm256_unpacklo_epi16(hi01, hi23));
+    _mm256_store_si256((__m256i *)(dst + 24), _mm256_unpackhi_epi16(hi01, hi23));
+}
+
+/* Eight output rows' sums over 32 columns, rows[r][0..31], to cols[x..x+31]:
+ * 4x4 transposes in each 128-bit lane, lane 0 for rows 0-3, lane 1 for 4-7. */
+__attribute__((target("avx2"), always_inline)) static inline void rows_to_cols(const float (*rows)[32], float (*cols)[8])
+{
+    for (int x = 0; x < 32; x += 4) {
+        __m256 a0 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_load_ps(rows[0] + x)), _mm_load_ps(rows[4] + x), 1);
+        __m256 a1 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_load_ps(rows[1] + x)), _mm_load_ps(rows[5] + x), 1);
+        __m256 a2 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_load_ps(rows[2] + x)), _mm_load_ps(rows[6] + x), 1);
+        __m256 a3 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_load_ps(rows[3] + x)), _mm_load_ps(rows[7] + x), 1);
+        __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1);
+        __m256 t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
+        _mm256_store_ps(cols[x], _mm256_shuffle_ps(t0, t2, 0x44));
+        _mm256_store_ps(cols[x + 1], _mm256_shuffle_ps(t0, t2, 0xEE));
+        _mm256_store_ps(cols[x + 2], _mm256_shuffle_ps(t1, t3, 0x44));
+        _mm256_store_ps(cols[x + 3], _mm256_shuffle_ps(t1, t3, 0xEE));
+    }
+}
+
+/* One output row over a strip of 32 columns: o = w[0]*g[0] + w[1]*g[1] + ...,
+ * g[k] the gray values of input row iy[k]. The area filter's four taps are
+ * written out: compilers do not all unroll a loop whose count is only known
+ * once inlined. */
+__attribute__((target("avx2"), always_inline)) static inline void sum_rows4(const int16_t *iy, const float *wy,
+                                                                          const float *const *row, float *o)
+{
+    const float *s0 = row[iy[0]], *s1 = row[iy[1]], *s2 = row[iy[2]], *s3 = row[iy[3]];
+    const __m256 w0 = _mm256_set1_ps(wy[0]), w1 = _mm256_set1_ps(wy[1]);
+    const __m256 w2 = _mm256_set1_ps(wy[2]), w3 = _mm256_set1_ps(wy[3]);
+#pragma GCC unroll 4
+    for (int j = 0; j < 32; j += 8) {
+        __m256 a = _mm256_mul_ps(w0, _mm256_load_ps(s0 + j));
+        a = _mm256_add_ps(a, _mm256_mul_ps(w1, _mm256_load_ps(s1 + j)));
+        a = _mm256_add_ps(a, _mm256_mul_ps(w2, _mm256_load_ps(s2 + j)));
+        a = _mm256_add_ps(a, _mm256_mul_ps(w3, _mm256_load_ps(s3 + j)));
+        _mm256_store_ps(o + j, a);
+    }
+}
+
+__attribute__((target("avx2"), always_inline)) static inline void sum_rows(const int16_t *iy, const float *wy, int taps,
+                                                                         const float *const *row, float *o)
+{
+    const float *s = row[iy[0]];
+    __m256 w = _mm256_set1_ps(wy[0]);
+    __m256 a0 = _mm256_mul_ps(w, _mm256_load_ps(s)), a1 = _mm256_mul_ps(w, _mm256_load_ps(s + 8));
+    __m256 a2 = _mm256_mul_ps(w, _mm256_load_ps(s + 16)), a3 = _mm256_mul_ps(w, _mm256_load_ps(s + 24));
+    for (int k = 1; k < taps; k++) {
+        s = row[iy[k]];
+        w = _mm256_set1_ps(wy[k]);
+        a0 = _mm256_add_ps(a0, _mm256_mul_ps(w, _mm256_load_ps(s)));
+        a1 = _mm256_add_ps(a1, _mm256_mul_ps(w, _mm256_load_ps(s + 8)));
+        a2 = _mm256_add_ps(a2, _mm256_mul_ps(w, _mm256_load_ps(s + 16)));
+        a3 = _mm256_add_ps(a3, _mm256_mul_ps(w, _mm256_load_ps(s + 24)));
+    }
+    _mm256_store_ps(o, a0);
+    _mm256_store_ps(o + 8, a1);
+    _mm256_store_ps(o + 16, a2);
+    _mm256_store_ps(o + 24, a3);
+}
+
+/* The vertical pass in strips of 32 columns, eight output rows at a time.
+ * Down a strip, each input row is looked up once into a ring of slots, or not
+ * at all when its 32 indices repeat the row above (three strips in four do,
+ * in game frames); then the eight output rows are summed in registers from
+ * the ring and turned to columns. A slot is written again OBS_RING lookups
+ * later; the lookups after the one a row reads come from rows below it, so a
+ * slot outlives a group's span of input rows as long as that is at most
+ * OBS_RING (env_obs_tables_init checks it; 29 at most for 240 -> 84). taps: the
+ * tables' vtaps, a constant where the caller can make it one. */
+__attribute__((target("avx2"), always_inline)) static inline void vertical_avx2_body(const env_obs_tables *t,
+                                                                                   const uint8_t *pixels,
+                                                                                   const uint8_t *prev,
+                                                                                   obs_cols *cols, int maxpool,
+                                                                                   int taps)
+{
+    _Alignas(32) float ring[OBS_RING][32], h[32];
+    /* Output rows of the current group of eight. The last group has four:
+     * lanes 4-7 then carry the rows of the one before, which nobody reads. */
+    _Alignas(32) float rows[8][32];
+    const float *row[NES_HEIGHT]; /* input row y's gray values in the ring */
+    for (int x = 0; x < NES_WIDTH; x += 32) {
+        const float *cur = ring[0];
+        /* unlike row 0, so that row 0 is looked up */
+        __m256i last = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(pixels + x)), _mm256_set1_epi8(-1));
+        __m256i lastq = _mm256_setzero_si256();
+        int y = 0;
+        unsigned used = 0;
+        for (int oy0 = 0; oy0 < ENV_OBS_H; oy0 += 8) {
+            const int n = ENV_OBS_H - oy0 < 8 ? ENV_OBS_H - oy0 : 8;
+            for (const int end = t->vy[oy0 + n - 1][taps - 1]; y <= end; y++) {
+                const __m256i p = _mm256_loadu_si256((const __m256i *)(pixels + (size_t)y * NES_WIDTH + x));
+                __m256i q = lastq;
+                int same = _mm256_movemask_epi8(_mm256_cmpeq_epi8(p, last)) == -1;
+                if (maxpool) {
+                    q = _mm256_loadu_si256((const __m256i *)(prev + (size_t)y * NES_WIDTH + x));
+                    same &= _mm256_movemask_epi8(_mm256_cmpeq_epi8(q, lastq)) == -1;
+                }
+                if (!same) {
+                    float *slot = ring[used++ % OBS_RING];
+                    gray32(t, p, slot);
+                    if (maxpool) {
+                        gray32(t, q, h);
+                        for (int i = 0; i < 32; i += 8) /* equal only when the same value: either will do */
+                            _mm256_store_ps(slot + i, _mm256_max_ps(_mm256_load_ps(slot + i), _mm256_load_ps(h + i)));
+                    }
+                    cur = slot;
+                    last = p;
+                    lastq = q;
+                }
+                row[y] = cur;
+            }
+            for (int i = 0; i < n; i++) {
+                if (taps == 4)
+                    sum_rows4(t->vy[oy0 + i], t->vw[oy0 + i], row, rows[i]);
+                else
+                    sum_rows(t->vy[oy0 + i], t->vw[oy0 + i], taps, row, rows[i]);
+            }
+            rows_to_cols((const float (*)[32])rows, cols[oy0 >> 3] + x);
+        }
+    }
+}
+
+/* the four kinds: area (four taps) or any, with or without the max */
+__attribute__((target("avx2"))) static void vertical_area_avx2(const env_obs_tables *t, const uint8_t *pixels,
+                                                              const uint8_t *prev, obs_cols *cols)
+{
+    if (prev)
+        vertical_avx2_body(t, pixels, prev, cols, 1, 4);
+    else
+        vertical_avx2_body(t, pixels, NULL, cols, 0, 4);
+}
+
+__attribute__((target("avx2"))) static void vertical_any_avx2(const env_obs_tables *t, const uint8_t *pixels,
+                                                             const uint8_t *prev, obs_cols *cols)
+{
+    if (prev)
+        vertical_avx2_body(t, pixels, prev, cols, 1, t->vtaps);
+    else
+        vertical_avx2_body(t, pixels, NULL, cols, 0, t->vtaps);
+}
+
+static inline void store4(uint8_t *o, int32_t v)
+{
+    memcpy(o, &v, 4);
+}
+
+/* One output column, for all groups of eight rows: res[g][j] = (int)(w[0]*g[0]
+ * + w[1]*g[1] + ... + 0.5f), g[k] the sums at input column ix[k]. As for the
+ * rows, the area filter's four taps are written out. */
+__attribute__((target("avx2"), always_inline)) static inline void sum_cols4(const int16_t *ix, const float *wx,
+                                                                          const obs_cols *cols,
+                                                                          int32_t (*res)[4][8], int j)
+{
+    const float *c0 = cols[0][ix[0]], *c1 = cols[0][ix[1]], *c2 = cols[0][ix[2]], *c3 = cols[0][ix[3]];
+    const __m256 w0 = _mm256_set1_ps(wx[0]), w1 = _mm256_set1_ps(wx[1]);
+    const __m256 w2 = _mm256_set1_ps(wx[2]), w3 = _mm256_set1_ps(wx[3]);
+    const size_t group = (NES_WIDTH + OBS_PAD) * 8; /* floats from one group of rows to the next */
+#pragma GCC unroll 16
+    for (int g = 0; g < OBS_GROUPS; g++) {
+        __m256 a = _mm256_mul_ps(w0, _mm256_load_ps(c0 + g * group));
+        a = _mm256_add_ps(a, _mm256_mul_ps(w1, _mm256_load_ps(c1 + g * group)));
+        a = _mm256_add_ps(a, _mm256_mul_ps(w2, _mm256_load_ps(c2 + g * group)));
+        a = _mm256_add_ps(a, _mm256_mul_ps(w3, _mm256_load_ps(c3 + g * group)));
+        /* (int)(s + 0.5f); the saturating packs bound it to 255 (s >= 0) */
+        _mm256_store_si256((__m256i *)res[g][j], _mm256_cvttps_epi32(_mm256_add_ps(a, _mm256_set1_ps(0.5f))));
+    }
+}
+
+__attribute__((target("avx2"), always_inline)) static inline void sum_cols(const int16_t *ix, const float *wx,
+                                                                         int taps, const obs_cols *cols,
+                                                                         int32_t (*res)[4][8], int j)
+{
+    for (int g = 0; g < OBS_GROUPS; g++) {
+        __m256 a = _mm256_mul_ps(_mm256_set1_ps(wx[0]), _mm256_load_ps(cols[g][ix[0]]));
+        for (int k = 1; k < taps; k++)
+            a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_set1_ps(wx[k]), _mm256_load_ps(cols[g][ix[k]])));
+        _mm256_store_si256((__m256i *)res[g][j], _mm256_cvttps_epi32(_mm256_add_ps(a, _mm256_set1_ps(0.5f))));
+    }
+}
+
+/* The horizontal pass: per output column, each weight is broadcast once and
+ * serves all eleven groups of eight rows; every four columns, each group's
+ * 4x8 block of results goes back to bytes in rows. taps: as for the vertical
+ * pass, the tables' htaps. */
+__attribute__((target("avx2"), always_inline)) static inline void horizontal_avx2_body(const env_obs_tables *t,
+                                                                                     const obs_cols *cols,
+                                                                                     uint8_t *out, int taps)
+{
+    /* per lane (rows 0-3, then 4-7): four columns of four rows' bytes -> four
+     * rows of four columns' */
+    const __m256i by_rows = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+                                             0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    _Static_assert(ENV_OBS_W % 4 == 0 && ENV_OBS_H % 8 == 4, "four columns at a time; a last group of four rows");
+    for (int ox0 = 0; ox0 < ENV_OBS_W; ox0 += 4) {
+        _Alignas(32) int32_t res[OBS_GROUPS][4][8];
+        for (int j = 0; j < 4; j++) {
+            const int ox = ox0 + j;
+            if (taps == 4)
+                sum_cols4(t->hx[ox], t->hw[ox], cols, res, j);
+            else
+                sum_cols(t->hx[ox], t->hw[ox], taps, cols, res, j);
+        }
+        for (int g = 0; g < OBS_GROUPS; g++) {
+            const __m256i *r = (const __m256i *)res[g];
+            __m256i p01 = _mm256_packs_epi32(_mm256_load_si256(r), _mm256_load_si256(r + 1));
+            __m256i p23 = _mm256_packs_epi32(_mm256_load_si256(r + 2), _mm256_load_si256(r + 3));
+            /* dword i of lane l: row 4 l + i, columns ox0..ox0+3 */
+            __m256i b = _mm256_shuffle_epi8(_mm256_packus_epi16(p01, p23), by_rows);
+            uint8_t *o = out + (size_t)(8 * g) * ENV_OBS_W + ox0;
+            __m128i lo = _mm256_castsi256_si128(b);
+            store4(o, _mm_cvtsi128_si32(lo));
+            store4(o + ENV_OBS_W, _mm_extract_epi32(lo, 1));
+            store4(o + 2 * ENV_OBS_W, _mm_extract_epi32(lo, 2));
+            store4(o + 3 * ENV_OBS_W, _mm_extract_epi32(lo, 3));
+            if (g < OBS_GROUPS - 1) {
+                __m128i hi = _mm256_extracti128_si256(b, 1);
+                store4(o + 4 * ENV_OBS_W, _mm_cvtsi128_si32(hi));
+                store4(o + 5 * ENV_OBS_W, _mm_extract_epi32(hi, 1));
+                store4(o + 6 * ENV_OBS_W, _mm_extract_epi32(hi, 2));
+                store4(o + 7 * ENV_OBS_W, _mm_extract_epi32(hi, 3));
+            }
+        }
+    }
+}
+
+__attribute__((target("avx2"))) static void horizontal_avx2(const env_obs_tables *t, const obs_cols *cols,
+                                                           uint8_t *out)
+{
+    if (t->htaps == 4)
+        horizontal_avx2_body(t, cols, out, 4);
+    else
+        horizontal_avx2_body(t, cols, out, t->htaps);
+}
+
+/* The working buffer, cols, is on the stack (about 90 KB), as the portable
+ * path's is. */
+__attribute__((target("avx2"))) static void process_avx2(const env_obs_tables *t, const uint8_t *pixels,
+                                                        const uint8_t *prev, uint8_t *out)
+{
+    _Alignas(32) obs_cols cols[OBS_GROUPS];
+    if (t->vtaps == 4)
+        vertical_area_avx2(t, pixels, prev, cols);
+    else
+        vertical_any_avx2(t, pixels, prev, cols);
+    horizontal_avx2(t, (const obs_cols *)cols, out);
+}
+
 #endif
 
 /* acc += w * g over a row. restrict: the compiler may then vectorise at -O2
@@ -256,11 +606,10 @@ static inline void row_add_any(int isa, int first, float *restrict acc, const fl
     (first ? row_scale : row_axpy)(acc, g, w);
 }
 
-/* Fast path: each input row is looked up once and added into the (at most
+/* The portable and AVX paths: each input row is looked up once and added into the (at most
  * three) output rows it feeds with contiguous, vectorisable loops; then 84 short
  * rows are filtered horizontally. */
-void env_obs_process(const env_obs_tables *t, const uint8_t *pixels, const uint8_t *prev,
-                     uint8_t *out)
+static void process_rows(const env_obs_tables *t, const uint8_t *pixels, const uint8_t *prev, uint8_t *out)
 {
     float v[ENV_OBS_H + 2][NES_WIDTH]; /* two spare rows for the last input rows' targets */
     float g[NES_WIDTH];
@@ -319,6 +668,18 @@ void env_obs_process(const env_obs_tables *t, const uint8_t *pixels, const uint8
         }
     }
 #endif
+}
+
+void env_obs_process(const env_obs_tables *t, const uint8_t *pixels, const uint8_t *prev,
+                     uint8_t *out)
+{
+#if defined(OBS_HAVE_AVX)
+    if (t->isa >= ENV_OBS_AVX2) {
+        process_avx2(t, pixels, prev, out);
+        return;
+    }
+#endif
+    process_rows(t, pixels, prev, out);
 }
 
 void env_obs_gray_full(const env_obs_tables *t, const uint8_t *pixels, uint8_t *out)
