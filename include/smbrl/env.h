@@ -155,6 +155,7 @@ typedef struct env_obs_tables {
     int vtaps, htaps;
     int16_t vy[ENV_OBS_H][ENV_OBS_TAPS], hx[ENV_OBS_W][ENV_OBS_TAPS];
     float vw[ENV_OBS_H][ENV_OBS_TAPS], hw[ENV_OBS_W][ENV_OBS_TAPS];
+    uint8_t vring[ENV_OBS_H][ENV_OBS_TAPS]; /* vy's places in obs.c's ring of input rows */
     /* the widest vector unit env_obs_process may use (enum env_obs_isa): the
      * CPU's best, from env_obs_tables_init; tests lower it to check each path */
     int isa;

@@ -27,7 +27,7 @@
 
 #include "smbrl/env.h"
 
-/* slots in the AVX2 path's ring of looked-up input rows */
+/* slots in each of the AVX2 path's rings of looked-up input rows */
 #define OBS_RING 32
 
 /* Box averaging n_in -> n_out: output o gathers `taps` inputs from start[o]. */
@@ -128,6 +128,9 @@ void env_obs_tables_init(env_obs_tables *t, int resize)
     }
     t->vtaps = nonzero_taps(ENV_OBS_H, t->y0, t->wy, t->vy, t->vw);
     t->htaps = nonzero_taps(ENV_OBS_W, t->x0, t->wx, t->hx, t->hw);
+    for (int oy = 0; oy < ENV_OBS_H; oy++)
+        for (int k = 0; k < ENV_OBS_TAPS; k++)
+            t->vring[oy][k] = (uint8_t)(t->vy[oy][k] % OBS_RING * 8);
     /* the same vertical weights seen from the input side */
     for (int y = 0; y < NES_HEIGHT; y++)
         t->ry[y] = -1;
@@ -348,10 +351,10 @@ __attribute__((target("avx2"), always_inline)) static inline void rows_to_cols(c
 }
 
 /* One output row over a strip of 32 columns: o = w[0]*g[0] + w[1]*g[1] + ...,
- * g[k] the gray values of input row iy[k]. The area filter's four taps are
+ * g[k] the gray values of input row iy[k], row[iy[k] % OBS_RING]. The area filter's four taps are
  * written out: compilers do not all unroll a loop whose count is only known
  * once inlined. */
-__attribute__((target("avx2"), always_inline)) static inline void sum_rows4(const int16_t *iy, const float *wy,
+__attribute__((target("avx2"), always_inline)) static inline void sum_rows4(const uint8_t *iy, const float *wy,
                                                                           const float *const *row, float *o)
 {
     const float *s0 = row[iy[0]], *s1 = row[iy[1]], *s2 = row[iy[2]], *s3 = row[iy[3]];
@@ -367,7 +370,7 @@ __attribute__((target("avx2"), always_inline)) static inline void sum_rows4(cons
     }
 }
 
-__attribute__((target("avx2"), always_inline)) static inline void sum_rows(const int16_t *iy, const float *wy, int taps,
+__attribute__((target("avx2"), always_inline)) static inline void sum_rows(const uint8_t *iy, const float *wy, int taps,
                                                                          const float *const *row, float *o)
 {
     const float *s = row[iy[0]];
@@ -388,64 +391,102 @@ __attribute__((target("avx2"), always_inline)) static inline void sum_rows(const
     _mm256_store_ps(o + 24, a3);
 }
 
-/* The vertical pass in strips of 32 columns, eight output rows at a time.
- * Down a strip, each input row is looked up once into a ring of slots, or not
- * at all when its 32 indices repeat the row above (three strips in four do,
- * in game frames); then the eight output rows are summed in registers from
- * the ring and turned to columns. A slot is written again OBS_RING lookups
- * later; the lookups after the one a row reads come from rows below it, so a
- * slot outlives a group's span of input rows as long as that is at most
- * OBS_RING (env_obs_tables_init checks it; 29 at most for 240 -> 84). taps: the
- * tables' vtaps, a constant where the caller can make it one. */
+/* Input row y's 32 gray values at strip x (of eight), into *at: the strip of
+ * the row above when its indices are the same, a copy of the strip to the left
+ * when the same as that (a third of the rest, in game frames), else looked up;
+ * the last two into a new slot of the strip's own ring. */
+__attribute__((target("avx2"), always_inline)) static inline void strip_row(const env_obs_tables *t,
+                                                                          const uint8_t *p, const uint8_t *q,
+                                                                          int x, int above, float (*ring)[32],
+                                                                          unsigned *used, const float **at,
+                                                                          const float *above_at,
+                                                                          const float *left_at, int maxpool)
+{
+    const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 32 * x));
+    const __m256i w = maxpool ? _mm256_loadu_si256((const __m256i *)(q + 32 * x)) : v;
+#define OBS_SAME(u, from) (_mm256_movemask_epi8(_mm256_cmpeq_epi8(u, _mm256_loadu_si256((const __m256i *)(from)))) == -1)
+    if (above && OBS_SAME(v, p + 32 * x - NES_WIDTH) && (!maxpool || OBS_SAME(w, q + 32 * x - NES_WIDTH))) {
+        *at = above_at;
+        return;
+    }
+    float *slot = ring[(*used)++ % OBS_RING];
+    *at = slot;
+    if (x > 0 && OBS_SAME(v, p + 32 * x - 32) && (!maxpool || OBS_SAME(w, q + 32 * x - 32))) {
+#pragma GCC unroll 4
+        for (int i = 0; i < 32; i += 8)
+            _mm256_store_ps(slot + i, _mm256_load_ps(left_at + i));
+        return;
+    }
+#undef OBS_SAME
+    gray32(t, v, slot);
+    if (maxpool) {
+        _Alignas(32) float h[32];
+        gray32(t, w, h);
+        for (int i = 0; i < 32; i += 8) /* equal only when the same value: either will do */
+            _mm256_store_ps(slot + i, _mm256_max_ps(_mm256_load_ps(slot + i), _mm256_load_ps(h + i)));
+    }
+}
+
+/* whether row p's 256 indices are those of the row above */
+__attribute__((target("avx2"), always_inline)) static inline int row_repeats(const uint8_t *p)
+{
+    __m256i e = _mm256_set1_epi8(-1);
+#pragma GCC unroll 8
+    for (int x = 0; x < NES_WIDTH; x += 32)
+        e = _mm256_and_si256(e, _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(p + x)),
+                                                  _mm256_loadu_si256((const __m256i *)(p + x - NES_WIDTH))));
+    return _mm256_movemask_epi8(e) == -1;
+}
+
+/* The vertical pass, eight output rows at a time: first the input rows they
+ * read, each in eight strips of 32 columns (strip_row), a row that repeats
+ * the one above whole (over half of them in game frames) only by pointers;
+ * then per strip the output rows, summed in registers from those rows and
+ * turned to columns. A strip's slot is written again OBS_RING slots later in
+ * that strip; the slots taken after the one a row reads are taken by rows
+ * below it, so the slot outlives a group's span of input rows as long as that
+ * is at most OBS_RING (env_obs_tables_init checks it; 29 at most for 240 ->
+ * 84). taps: the tables' vtaps, a constant where the caller can make it one. */
 __attribute__((target("avx2"), always_inline)) static inline void vertical_avx2_body(const env_obs_tables *t,
                                                                                    const uint8_t *pixels,
                                                                                    const uint8_t *prev,
                                                                                    obs_cols *cols, int maxpool,
                                                                                    int taps)
 {
-    _Alignas(32) float ring[OBS_RING][32], h[32];
-    /* Output rows of the current group of eight. The last group has four:
-     * lanes 4-7 then carry the rows of the one before, which nobody reads. */
+    _Alignas(32) float ring[8][OBS_RING][32];
+    _Alignas(32) const float *at[OBS_RING][8]; /* input row y's strip x: at[y % OBS_RING][x] */
+    unsigned used[8] = {0};
+    for (int x = 0; x < 8; x++)
+        at[OBS_RING - 1][x] = NULL; /* "above" row 0, never read */
+    /* Output rows of the current group of eight, in one strip. The last group
+     * has four: lanes 4-7 then carry stale sums, which nobody reads. */
     _Alignas(32) float rows[8][32];
-    const float *row[NES_HEIGHT]; /* input row y's gray values in the ring */
-    for (int x = 0; x < NES_WIDTH; x += 32) {
-        const float *cur = ring[0];
-        /* unlike row 0, so that row 0 is looked up */
-        __m256i last = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(pixels + x)), _mm256_set1_epi8(-1));
-        __m256i lastq = _mm256_setzero_si256();
-        int y = 0;
-        unsigned used = 0;
-        for (int oy0 = 0; oy0 < ENV_OBS_H; oy0 += 8) {
-            const int n = ENV_OBS_H - oy0 < 8 ? ENV_OBS_H - oy0 : 8;
-            for (const int end = t->vy[oy0 + n - 1][taps - 1]; y <= end; y++) {
-                const __m256i p = _mm256_loadu_si256((const __m256i *)(pixels + (size_t)y * NES_WIDTH + x));
-                __m256i q = lastq;
-                int same = _mm256_movemask_epi8(_mm256_cmpeq_epi8(p, last)) == -1;
-                if (maxpool) {
-                    q = _mm256_loadu_si256((const __m256i *)(prev + (size_t)y * NES_WIDTH + x));
-                    same &= _mm256_movemask_epi8(_mm256_cmpeq_epi8(q, lastq)) == -1;
-                }
-                if (!same) {
-                    float *slot = ring[used++ % OBS_RING];
-                    gray32(t, p, slot);
-                    if (maxpool) {
-                        gray32(t, q, h);
-                        for (int i = 0; i < 32; i += 8) /* equal only when the same value: either will do */
-                            _mm256_store_ps(slot + i, _mm256_max_ps(_mm256_load_ps(slot + i), _mm256_load_ps(h + i)));
-                    }
-                    cur = slot;
-                    last = p;
-                    lastq = q;
-                }
-                row[y] = cur;
+    _Static_assert(NES_WIDTH == 8 * 32 && (OBS_RING & (OBS_RING - 1)) == 0, "eight strips; a ring of 2^k");
+    int y = 0;
+    for (int oy0 = 0; oy0 < ENV_OBS_H; oy0 += 8) {
+        const int n = ENV_OBS_H - oy0 < 8 ? ENV_OBS_H - oy0 : 8;
+        for (const int end = t->vy[oy0 + n - 1][taps - 1]; y <= end; y++) {
+            const uint8_t *p = pixels + (size_t)y * NES_WIDTH, *q = maxpool ? prev + (size_t)y * NES_WIDTH : NULL;
+            const int r = y % OBS_RING, r1 = (y - 1) & (OBS_RING - 1);
+            /* over half the rows of a game frame repeat whole */
+            if (y > 0 && row_repeats(p) && (!maxpool || row_repeats(q))) {
+                _mm256_store_si256((__m256i *)at[r], _mm256_load_si256((const __m256i *)at[r1]));
+                _mm256_store_si256((__m256i *)at[r] + 1, _mm256_load_si256((const __m256i *)at[r1] + 1));
+                continue;
             }
+#pragma GCC unroll 8
+            for (int x = 0; x < 8; x++)
+                strip_row(t, p, q, x, y > 0, ring[x], &used[x], &at[r][x], at[r1][x], x > 0 ? at[r][x - 1] : NULL,
+                          maxpool);
+        }
+        for (int x = 0; x < 8; x++) {
             for (int i = 0; i < n; i++) {
                 if (taps == 4)
-                    sum_rows4(t->vy[oy0 + i], t->vw[oy0 + i], row, rows[i]);
+                    sum_rows4(t->vring[oy0 + i], t->vw[oy0 + i], &at[0][x], rows[i]);
                 else
-                    sum_rows(t->vy[oy0 + i], t->vw[oy0 + i], taps, row, rows[i]);
+                    sum_rows(t->vring[oy0 + i], t->vw[oy0 + i], taps, &at[0][x], rows[i]);
             }
-            rows_to_cols((const float (*)[32])rows, cols[oy0 >> 3] + x);
+            rows_to_cols((const float (*)[32])rows, cols[oy0 >> 3] + 32 * x);
         }
     }
 }
