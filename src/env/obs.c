@@ -284,11 +284,11 @@ __attribute__((target("avx"))) static void row_axpy_avx(float *restrict acc, con
         _mm256_storeu_ps(acc + x, _mm256_add_ps(_mm256_loadu_ps(acc + x), _mm256_mul_ps(vw, _mm256_loadu_ps(g + x))));
 }
 
-/* ---- AVX2: the lookup fused into the vertical pass; eight rows per lane set
- * in the horizontal pass. The arithmetic is the portable path's, lane for
- * lane: each output row is w*g + w*g + ... over its input rows in order (a
- * multiply, then an add), each output pixel w*g + w*g + ... over its columns
- * in order, so the bytes are the same. */
+/* ---- AVX2: the lookup fused into the vertical pass; eight output rows per
+ * vector in the horizontal pass. The arithmetic is the portable path's, lane
+ * for lane: each output row is w*g + w*g + ... over its input rows in order
+ * (a multiply, then an add), each output pixel w*g + w*g + ... over its
+ * columns in order, so the bytes are the same. */
 
 /* cols[r >> 3][x][r & 7]: the vertical pass's output row r at input column x,
  * eight output rows side by side for the horizontal pass (rows 84-87 unused).
@@ -322,8 +322,10 @@ __attribute__((target("avx2"), always_inline)) static inline void gray32(const e
     p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
     const __m256i nib = _mm256_and_si256(p, _mm256_set1_epi8(15));
     const __m256i bit4 = _mm256_slli_epi16(p, 3), bit5 = _mm256_slli_epi16(p, 2); /* to each byte's top bit */
-    const __m256i b0 = gray_plane(t->gray_bytes[0], nib, bit4, bit5), b1 = gray_plane(t->gray_bytes[1], nib, bit4, bit5);
-    const __m256i b2 = gray_plane(t->gray_bytes[2], nib, bit4, bit5), b3 = gray_plane(t->gray_bytes[3], nib, bit4, bit5);
+    const __m256i b0 = gray_plane(t->gray_bytes[0], nib, bit4, bit5);
+    const __m256i b1 = gray_plane(t->gray_bytes[1], nib, bit4, bit5);
+    const __m256i b2 = gray_plane(t->gray_bytes[2], nib, bit4, bit5);
+    const __m256i b3 = gray_plane(t->gray_bytes[3], nib, bit4, bit5);
     const __m256i lo01 = _mm256_unpacklo_epi8(b0, b1), hi01 = _mm256_unpackhi_epi8(b0, b1);
     const __m256i lo23 = _mm256_unpacklo_epi8(b2, b3), hi23 = _mm256_unpackhi_epi8(b2, b3);
     _mm256_store_si256((__m256i *)dst, _mm256_unpacklo_epi16(lo01, lo23));
@@ -334,7 +336,8 @@ __attribute__((target("avx2"), always_inline)) static inline void gray32(const e
 
 /* Eight output rows' sums over 32 columns, rows[r][0..31], to cols[x..x+31]:
  * 4x4 transposes in each 128-bit lane, lane 0 for rows 0-3, lane 1 for 4-7. */
-__attribute__((target("avx2"), always_inline)) static inline void rows_to_cols(const float (*rows)[32], float (*cols)[8])
+__attribute__((target("avx2"), always_inline)) static inline void rows_to_cols(const float (*rows)[32],
+                                                                             float (*cols)[8])
 {
     for (int x = 0; x < 32; x += 4) {
         __m256 a0 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_load_ps(rows[0] + x)), _mm_load_ps(rows[4] + x), 1);
@@ -351,9 +354,9 @@ __attribute__((target("avx2"), always_inline)) static inline void rows_to_cols(c
 }
 
 /* One output row over a strip of 32 columns: o = w[0]*g[0] + w[1]*g[1] + ...,
- * g[k] the gray values of input row iy[k], row[iy[k] % OBS_RING]. The area filter's four taps are
- * written out: compilers do not all unroll a loop whose count is only known
- * once inlined. */
+ * g[k] = row[iy[k]] the gray values of its k-th input row (iy: the tables'
+ * vring). The area filter's four taps are written out: compilers do not all
+ * unroll a loop whose count is only known once inlined. */
 __attribute__((target("avx2"), always_inline)) static inline void sum_rows4(const uint8_t *iy, const float *wy,
                                                                           const float *const *row, float *o)
 {
@@ -404,7 +407,8 @@ __attribute__((target("avx2"), always_inline)) static inline void strip_row(cons
 {
     const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 32 * x));
     const __m256i w = maxpool ? _mm256_loadu_si256((const __m256i *)(q + 32 * x)) : v;
-#define OBS_SAME(u, from) (_mm256_movemask_epi8(_mm256_cmpeq_epi8(u, _mm256_loadu_si256((const __m256i *)(from)))) == -1)
+#define OBS_SAME(u, from) \
+    (_mm256_movemask_epi8(_mm256_cmpeq_epi8(u, _mm256_loadu_si256((const __m256i *)(from)))) == -1)
     if (above && OBS_SAME(v, p + 32 * x - NES_WIDTH) && (!maxpool || OBS_SAME(w, q + 32 * x - NES_WIDTH))) {
         *at = above_at;
         return;
@@ -603,8 +607,8 @@ __attribute__((target("avx2"))) static void horizontal_avx2(const env_obs_tables
         horizontal_avx2_body(t, cols, out, t->htaps);
 }
 
-/* The working buffer, cols, is on the stack (about 90 KB), as the portable
- * path's is. */
+/* The buffers are on the stack, as the portable path's are: cols here (93 KB)
+ * and the vertical pass's rings (32 KB). */
 __attribute__((target("avx2"))) static void process_avx2(const env_obs_tables *t, const uint8_t *pixels,
                                                         const uint8_t *prev, uint8_t *out)
 {
