@@ -339,6 +339,7 @@ __attribute__((target("avx2"), always_inline)) static inline void gray32(const e
 __attribute__((target("avx2"), always_inline)) static inline void rows_to_cols(const float (*rows)[32],
                                                                              float (*cols)[8])
 {
+#pragma GCC unroll 8
     for (int x = 0; x < 32; x += 4) {
         __m256 a0 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_load_ps(rows[0] + x)), _mm_load_ps(rows[4] + x), 1);
         __m256 a1 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_load_ps(rows[1] + x)), _mm_load_ps(rows[5] + x), 1);
