@@ -356,7 +356,7 @@ static void test_each_isa(void)
     CHECK_EQ_INT(aa.isa, tab.isa);
     uint32_t s = 777;
     int bad = 0, worst = 0;
-    for (int frame = 0; frame < 64; frame++) {
+    for (int frame = 0; frame < 48; frame++) {
         if (frame == 0) { /* bands of eight rows that repeat whole */
             for (int y = 0; y < H; y++)
                 for (int x = 0; x < W; x++) {
@@ -383,6 +383,8 @@ static void test_each_isa(void)
                         bad++;
                     }
                 }
+                if (frame >= 8) /* the slow one, on a few */
+                    continue;
                 env_obs_process_ref(base, a, q, ref);
                 for (int i = 0; i < ENV_FRAME_SIZE; i++)
                     worst = abs(portable[i] - ref[i]) > worst ? abs(portable[i] - ref[i]) : worst;
@@ -406,11 +408,15 @@ static void test_each_isa_game(void)
     memcpy(prev, env_frame(e), sizeof prev);
     char err[160];
     int bad = 0, done = 0;
-    for (int step = 0; step < 600 && !done; step++) {
+    for (int step = 0; step < 450 && !done; step++) {
         uint8_t btn = NES_RIGHT | NES_B | (step % 40 < 25 ? NES_A : 0);
         float r;
         CHECK(env_step(e, btn, obs, &r, &done, NULL, err, sizeof err) == 0);
         const uint8_t *f = env_frame(e);
+        if (step % 3 != 0) { /* every third frame, with the one before */
+            memcpy(prev, f, sizeof prev);
+            continue;
+        }
         for (int k = 0; k < 2; k++) {
             const env_obs_tables *base = k ? &aa : &tab;
             for (int max = 0; max < 2; max++) {
