@@ -1,7 +1,8 @@
 /* cpu_ops.h: the 6502 opcode handlers, included twice by cpu.c: in the
  * interpreter for code in PRG ROM (operand bytes through a host pointer) and in
- * the general one (every byte a bus read). Each handler ends in NEXT() or
- * JUMP(target) or NEAR_JUMP(from, target) (a jump from an address of the
+ * the general one (every byte a bus read). Each handler ends in NEXT(),
+ * NEXT_LIKELY(b1, b2) (NEXT with the two likeliest next opcodes tested
+ * first), JUMP(target) or NEAR_JUMP(from, target) (a jump from an address of the
  * running instruction); the including function defines those, FETCH() and IMPLIED()
  * (the opcode's dummy read of the next byte), PEEK() (the next byte, read
  * without advancing: the last operand byte of JSR and JMP (ind)), PC() and
@@ -24,33 +25,33 @@ op_AD:
             cyc += skipped * 9;
         }
     }
-    R_ABS(LDA);
-op_A9: R_IMM(LDA); op_A5: R_ZP(LDA); op_B5: R_ZPX(LDA);
-op_BD: R_ABX(LDA); op_B9: R_ABY(LDA); op_A1: R_IZX(LDA); op_B1: R_IZY(LDA);
-op_A2: R_IMM(LDX); op_A6: R_ZP(LDX); op_B6: R_ZPY(LDX); op_AE: R_ABS(LDX);
+    R_ABS_L(LDA, D0, F0);
+op_A9: R_IMM_L(LDA, 85, 8D); op_A5: R_ZP_L(LDA, C9, 99); op_B5: R_ZPX_L(LDA, F0, 29);
+op_BD: R_ABX_L(LDA, 85, F0); op_B9: R_ABY_L(LDA, 85, 38); op_A1: R_IZX(LDA); op_B1: R_IZY_L(LDA, 85, 29);
+op_A2: R_IMM(LDX); op_A6: R_ZP_L(LDX, C9, 60); op_B6: R_ZPY(LDX); op_AE: R_ABS(LDX);
 op_BE: R_ABY(LDX);
-op_A0: R_IMM(LDY); op_A4: R_ZP(LDY); op_B4: R_ZPX(LDY); op_AC: R_ABS(LDY);
+op_A0: R_IMM_L(LDY, 4C, B9); op_A4: R_ZP(LDY); op_B4: R_ZPX(LDY); op_AC: R_ABS_L(LDY, 18, D0);
 op_BC: R_ABX(LDY);
-op_09: R_IMM(ORA); op_05: R_ZP(ORA); op_15: R_ZPX(ORA); op_0D: R_ABS(ORA);
+op_09: R_IMM(ORA); op_05: R_ZP_L(ORA, 4A, 6A); op_15: R_ZPX(ORA); op_0D: R_ABS(ORA);
 op_1D: R_ABX(ORA); op_19: R_ABY(ORA); op_01: R_IZX(ORA); op_11: R_IZY(ORA);
-op_29: R_IMM(AND); op_25: R_ZP(AND); op_35: R_ZPX(AND); op_2D: R_ABS(AND);
+op_29: R_IMM_L(AND, 85, C9); op_25: R_ZP(AND); op_35: R_ZPX(AND); op_2D: R_ABS(AND);
 op_3D: R_ABX(AND); op_39: R_ABY(AND); op_21: R_IZX(AND); op_31: R_IZY(AND);
 op_49: R_IMM(EOR); op_45: R_ZP(EOR); op_55: R_ZPX(EOR); op_4D: R_ABS(EOR);
 op_5D: R_ABX(EOR); op_59: R_ABY(EOR); op_41: R_IZX(EOR); op_51: R_IZY(EOR);
-op_69: R_IMM(ADC); op_65: R_ZP(ADC); op_75: R_ZPX(ADC); op_6D: R_ABS(ADC);
+op_69: R_IMM_L(ADC, 85, 29); op_65: R_ZP(ADC); op_75: R_ZPX(ADC); op_6D: R_ABS(ADC);
 op_7D: R_ABX(ADC); op_79: R_ABY(ADC); op_61: R_IZX(ADC); op_71: R_IZY(ADC);
 op_E9: op_EB: R_IMM(SBC); op_E5: R_ZP(SBC); op_F5: R_ZPX(SBC); op_ED: R_ABS(SBC);
 op_FD: R_ABX(SBC); op_F9: R_ABY(SBC); op_E1: R_IZX(SBC); op_F1: R_IZY(SBC);
-op_C9: R_IMM(CMP); op_C5: R_ZP(CMP); op_D5: R_ZPX(CMP); op_CD: R_ABS(CMP);
+op_C9: R_IMM_L(CMP, D0, F0); op_C5: R_ZP_L(CMP, 90, D0); op_D5: R_ZPX_L(CMP, D0, 90); op_CD: R_ABS_L(CMP, D0, 90);
 op_DD: R_ABX(CMP); op_D9: R_ABY(CMP); op_C1: R_IZX(CMP); op_D1: R_IZY(CMP);
-op_E0: R_IMM(CPX); op_E4: R_ZP(CPX); op_EC: R_ABS(CPX);
-op_C0: R_IMM(CPY); op_C4: R_ZP(CPY); op_CC: R_ABS(CPY);
+op_E0: R_IMM_L(CPX, D0, 90); op_E4: R_ZP_L(CPX, D0, 90); op_EC: R_ABS_L(CPX, D0, 90);
+op_C0: R_IMM_L(CPY, 90, D0); op_C4: R_ZP_L(CPY, 90, D0); op_CC: R_ABS_L(CPY, 90, D0);
 op_24: R_ZP(BIT); op_2C: R_ABS(BIT);
 op_A7: R_ZP(LAX); op_B7: R_ZPY(LAX); op_AF: R_ABS(LAX); op_BF: R_ABY(LAX);
 op_A3: R_IZX(LAX); op_B3: R_IZY(LAX);
 
 /* Stores. */
-op_85: W_ZP(a); op_95: W_ZPX(a); op_8D: W_ABS(a); op_9D: W_ABX(a);
+op_85: W_ZP(a); op_95: W_ZPX(a); op_8D: W_ABS(a); op_9D: W_ABX_L(a, CA, 18);
 op_99:
     /* `STA abs,Y; INY; INY; INY; INY; BNE back` stores A in every fourth byte
      * of RAM up to Y = 0 (how SMB moves its sprites off screen): whole
@@ -74,15 +75,15 @@ op_99:
             cyc += k * period;
         }
     }
-    W_ABY(a);
+    W_ABY_L(a, A5, 99);
 op_81: W_IZX(a); op_91: W_IZY(a);
-op_86: W_ZP(x); op_96: W_ZPY(x); op_8E: W_ABS(x);
+op_86: W_ZP_L(x, B5, 20); op_96: W_ZPY(x); op_8E: W_ABS(x);
 op_84: W_ZP(y); op_94: W_ZPX(y); op_8C: W_ABS(y);
 op_87: W_ZP(a & x); op_97: W_ZPY(a & x); op_8F: W_ABS(a & x); op_83: W_IZX(a & x);
 
 /* Read-modify-write. */
-op_0A: IMPLIED(); v = a; ASL(); a = v; NEXT();
-op_4A: IMPLIED(); v = a; LSR(); a = v; NEXT();
+op_0A: IMPLIED(); v = a; ASL(); a = v; NEXT_LIKELY(0A, B0);
+op_4A: IMPLIED(); v = a; LSR(); a = v; NEXT_LIKELY(4A, 05);
 op_2A: IMPLIED(); v = a; ROL(); a = v; NEXT();
 op_6A: IMPLIED(); v = a; ROR(); a = v; NEXT();
 op_06: M_ZP(ASL); op_16: M_ZPX(ASL); op_0E: M_ABS(ASL); op_1E: M_ABX(ASL);
@@ -138,17 +139,17 @@ op_1C: op_3C: op_5C: op_7C: op_DC: op_FC: R_ABX(NOPR);
 
 /* Register transfers, increments, flags. */
 op_AA: IMPLIED(); x = a; SETNZ(x); NEXT();
-op_A8: IMPLIED(); y = a; SETNZ(y); NEXT();
+op_A8: IMPLIED(); y = a; SETNZ(y); NEXT_LIKELY(B9, B1);
 op_8A: IMPLIED(); a = x; SETNZ(a); NEXT();
 op_98: IMPLIED(); a = y; SETNZ(a); NEXT();
 op_BA: IMPLIED(); x = s; SETNZ(x); NEXT();
 op_9A: IMPLIED(); s = x; NEXT();
-op_E8: IMPLIED(); x++; SETNZ(x); NEXT();
-op_C8: IMPLIED(); y++; SETNZ(y); NEXT();
-op_CA: IMPLIED(); x--; SETNZ(x); NEXT();
-op_88: IMPLIED(); y--; SETNZ(y); NEXT();
-op_18: IMPLIED(); p &= (uint8_t)~P_C; NEXT();
-op_38: IMPLIED(); p |= P_C; NEXT();
+op_E8: IMPLIED(); x++; SETNZ(x); NEXT_LIKELY(C8, E8);
+op_C8: IMPLIED(); y++; SETNZ(y); NEXT_LIKELY(B1, C0);
+op_CA: IMPLIED(); x--; SETNZ(x); NEXT_LIKELY(10, 88);
+op_88: IMPLIED(); y--; SETNZ(y); NEXT_LIKELY(D0, 10);
+op_18: IMPLIED(); p &= (uint8_t)~P_C; NEXT_LIKELY(69, 79);
+op_38: IMPLIED(); p |= P_C; NEXT_LIKELY(F5, E9);
 op_D8: IMPLIED(); p &= (uint8_t)~P_D; NEXT();
 op_F8: IMPLIED(); p |= P_D; NEXT();
 op_B8: IMPLIED(); p &= (uint8_t)~P_V; NEXT();
@@ -157,9 +158,9 @@ op_58: IMPLIED(); n->cpu.poll_i = p & P_I; p &= (uint8_t)~P_I; bus.limit = bus.n
 op_78: IMPLIED(); n->cpu.poll_i = p & P_I; p |= P_I; bus.limit = bus.next_event = n->next_event = cyc; NEXT();
 
 /* Stack. */
-op_48: IMPLIED(); PUSH(a); NEXT();
+op_48: IMPLIED(); PUSH(a); NEXT_LIKELY(BD, 84);
 op_08: IMPLIED(); PUSH(P() | P_B | P_U); NEXT();
-op_68: IMPLIED(); ZRD(0x100 | s); a = PULL(); SETNZ(a); NEXT();
+op_68: IMPLIED(); ZRD(0x100 | s); a = PULL(); SETNZ(a); NEXT_LIKELY(2A, 85);
 op_28: IMPLIED(); ZRD(0x100 | s); n->cpu.poll_i = p & P_I;
     p = (uint8_t)((PULL() & ~P_B) | P_U); NZ_FROM_P(); bus.limit = bus.next_event = n->next_event = cyc; NEXT();
 
