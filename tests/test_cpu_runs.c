@@ -15,17 +15,12 @@
 #include "smbrl/cart.h"
 #include "smbrl/nes.h"
 #include "testlib.h"
-
-enum { HEADER = 16, PRG = 16384, CHR = 8192 };
+#include "nrom_testlib.h"
 
 /* The image; `jump` selects how $A2A9 reaches $BFF8. */
 static void build(uint8_t *img, int jump)
 {
-    memset(img, 0, HEADER + PRG + CHR);
-    memcpy(img, "NES\x1a", 4);
-    img[4] = 1; /* 16 KiB PRG */
-    img[5] = 1; /* 8 KiB CHR */
-    uint8_t *prg = img + HEADER;
+    uint8_t *prg = nrom_image(img);
     static const uint8_t tail[8] = {0xEA, 0xEA, 0xEA, 0xEA, 0xA9, 0xA2, 0xEA, 0xA2};
     memcpy(prg + 0x3FF8, tail, sizeof tail);
     static const uint8_t low[] = {0x5A, 0x85, 0x00, 0x86, 0x01, 0x84, 0x02, 0x4C, 0x07, 0xC0};
@@ -43,13 +38,10 @@ static void build(uint8_t *img, int jump)
 
 static void run(int jump)
 {
-    static uint8_t img[HEADER + PRG + CHR];
+    static uint8_t img[NROM_IMAGE];
     build(img, jump);
     cart c = {0};
-    char err[256];
-    CHECK_EQ_INT(cart_load_memory(&c, img, sizeof img, err, sizeof err), 0);
-    nes *n = nes_create(&c, err, sizeof err);
-    CHECK(n != NULL);
+    nes *n = nrom_boot(img, &c);
     if (!n)
         return;
     for (int f = 0; f < 3; f++)
@@ -69,12 +61,8 @@ static void run(int jump)
  * than one iteration at once) leave the same RAM, registers and clock. */
 static void store_loops(void)
 {
-    static uint8_t img[HEADER + PRG + CHR];
-    memset(img, 0, sizeof img);
-    memcpy(img, "NES\x1a", 4);
-    img[4] = 1;
-    img[5] = 1;
-    uint8_t *prg = img + HEADER;
+    static uint8_t img[NROM_IMAGE];
+    uint8_t *prg = nrom_image(img);
     static const uint8_t start[] = {
         0xE6, 0x10,             /* $8000 INC $10 */
         0xA5, 0x10,             /* $8002 LDA $10 */
@@ -93,8 +81,7 @@ static void store_loops(void)
     prg[0x3FFD] = 0x80;
     cart c = {0};
     char err[256];
-    CHECK_EQ_INT(cart_load_memory(&c, img, sizeof img, err, sizeof err), 0);
-    nes *run = nes_create(&c, err, sizeof err), *step = nes_create(&c, err, sizeof err);
+    nes *run = nrom_boot(img, &c), *step = nes_create(&c, err, sizeof err);
     CHECK(run && step);
     if (!run || !step)
         return;
@@ -161,21 +148,14 @@ static void open_bus_reads(void)
     };
     uint8_t results[2][sizeof expected];
     for (int in_ram = 0; in_ram < 2; in_ram++) {
-        static uint8_t img[HEADER + PRG + CHR];
-        memset(img, 0, sizeof img);
-        memcpy(img, "NES\x1a", 4);
-        img[4] = 1;
-        img[5] = 1;
-        uint8_t *prg = img + HEADER;
+        static uint8_t img[NROM_IMAGE];
+        uint8_t *prg = nrom_image(img);
         memcpy(prg, copy, sizeof copy);
         memcpy(prg + 0x100, code, sizeof code);
         prg[0x3FFC] = 0x00; /* reset vector: $8000 (copy to RAM) or $8100 (run in ROM) */
         prg[0x3FFD] = in_ram ? 0x80 : 0x81;
         cart c = {0};
-        char err[256];
-        CHECK_EQ_INT(cart_load_memory(&c, img, sizeof img, err, sizeof err), 0);
-        nes *n = nes_create(&c, err, sizeof err);
-        CHECK(n != NULL);
+        nes *n = nrom_boot(img, &c);
         if (!n)
             return;
         nes_run_frame(n, NES_A, NULL);

@@ -11,15 +11,10 @@
 
 #include "nes/nes_internal.h"
 #include "testlib.h"
-
-enum { HEADER = 16, PRG = 16384, CHR = 8192 };
+#include "nrom_testlib.h"
 
 static void build(uint8_t *img, int gray)
 {
-    memset(img, 0, HEADER + PRG + CHR);
-    memcpy(img, "NES\x1a", 4);
-    img[4] = 1;
-    img[5] = 1;
     static const uint8_t setup[] = {
         0x78, 0xD8, 0xA2, 0xFF, 0x9A,             /* $8000 SEI CLD LDX #$FF TXS */
         0xA9, 0x00, 0x8D, 0x00, 0x20,             /* LDA #0 STA $2000 (no NMI) */
@@ -42,7 +37,7 @@ static void build(uint8_t *img, int gray)
         0xA5, 0x00, 0x49, 0x01, 0x85, 0x00,       /* LDA $00  EOR #1  STA $00 */
         0x09, 0x08, 0x8D, 0x01, 0x20,             /* PPUMASK = background on | gray bit */
     };
-    uint8_t *prg = img + HEADER, *at = prg;
+    uint8_t *prg = nrom_image(img), *at = prg;
     memcpy(at, setup, sizeof setup);
     at += sizeof setup;
     const uint8_t *loop = gray ? gray_loop : palette_loop;
@@ -59,12 +54,11 @@ static void build(uint8_t *img, int gray)
 
 static void run(int gray)
 {
-    static uint8_t img[HEADER + PRG + CHR];
+    static uint8_t img[NROM_IMAGE];
     build(img, gray);
     cart c = {0};
     char err[256];
-    CHECK_EQ_INT(cart_load_memory(&c, img, sizeof img, err, sizeof err), 0);
-    nes *fast = nes_create(&c, err, sizeof err), *ref = nes_create(&c, err, sizeof err);
+    nes *fast = nrom_boot(img, &c), *ref = nes_create(&c, err, sizeof err);
     CHECK(fast && ref);
     if (!fast || !ref)
         return;
