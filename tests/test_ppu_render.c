@@ -148,7 +148,7 @@ int main(void)
         nes_run_frame(fast, pad, a);
         fast->host.bg_cache = cache;
         if (f == 1999)
-            ppu_bg_cache_drop(fast); /* the nametables moved on meanwhile */
+            ppu_host_caches_drop(fast); /* the nametables moved on meanwhile */
         nes_run_frame(ref, pad, b);
         nes_run_frame(skip, pad, NULL);
         if (f < step_frames) {

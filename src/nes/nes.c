@@ -294,7 +294,7 @@ int nes_load(nes *n, const void *buf)
         return -2;
     memcpy(n, buf, offsetof(nes, host));
     mapper_rebind(n);
-    ppu_bg_cache_drop(n);
+    ppu_host_caches_drop(n);
     return 0;
 }
 
@@ -303,7 +303,7 @@ void nes_copy(nes *dst, const nes *src)
     memcpy(dst, src, offsetof(nes, host));
     dst->host.cart = src->host.cart;
     mapper_rebind(dst);
-    ppu_bg_cache_drop(dst);
+    ppu_host_caches_drop(dst);
 }
 
 uint8_t *nes_ram(nes *n) { return n->ram; }

@@ -205,7 +205,9 @@ void ppu_oam_dma(nes *n, const uint8_t *page_data);
 uint64_t ppu_dots_until(const nes *n, int scanline, int dot);
 uint8_t ppu_peek_status(const nes *n);
 uint64_t ppu_quiet_until(const nes *n);
-void ppu_bg_cache_drop(nes *n); /* CIRAM and the palette were replaced (state load or copy, power) */
+/* The background cache and the line palette (host side) no longer match the
+ * state: CIRAM and the palette were replaced (state load or copy, power). */
+void ppu_host_caches_drop(nes *n);
 
 /* apu.c */
 void apu_power(nes *n);

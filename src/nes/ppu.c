@@ -288,7 +288,7 @@ static inline __attribute__((always_inline)) void decode_line_tiles(const nes *n
 }
 
 
-void ppu_bg_cache_drop(nes *n)
+void ppu_host_caches_drop(nes *n)
 {
     if (n->host.bg_cache)
         n->host.bg_cache->rows = NULL;
@@ -1636,7 +1636,7 @@ void ppu_power(nes *n)
 {
     struct ppu *p = &n->ppu;
     memset(p, 0, sizeof *p);
-    ppu_bg_cache_drop(n);
+    ppu_host_caches_drop(n);
     p->overflow_dot = -1;
     memset(p->oam, 0xFF, sizeof p->oam);
     p->line_sprites_dirty = 1;
