@@ -116,6 +116,8 @@ int env_ram_x_pos(const uint8_t *ram);
 int env_ram_y_pos(const uint8_t *ram);
 int env_ram_flag_get(const uint8_t *ram);
 int env_ram_status(const uint8_t *ram);
+/* 1 while playing (0: title and demo, 2: end of a world, 3: game over). */
+int env_ram_game_mode(const uint8_t *ram);
 /* Fills the RAM fields of info (not x_pos_max, the reward terms or frame counts). */
 void env_ram_info(const uint8_t *ram, env_info *info);
 

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cli/commands.h"
+#include "smbrl/env.h"
 #include "smbrl/nes.h"
 #include "smbrl/rng.h"
 
@@ -23,8 +24,6 @@ static double now_s(void)
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
-
-#define SMB_GAME_MODE 0x0770 /* 1 while playing */
 
 /* Plays `frames` frames from a snapshot taken in play; returns frames per second. */
 static double measure(nes *n, const void *snapshot, int frames, uint8_t *pixels, uint64_t seed, int *restarts)
@@ -38,7 +37,7 @@ static double measure(nes *n, const void *snapshot, int frames, uint8_t *pixels,
         if ((f & 7) == 0)
             buttons = (uint8_t)(rng_u32(&r) & ~(NES_START | NES_SELECT));
         nes_run_frame(n, buttons, pixels);
-        if (nes_ram(n)[SMB_GAME_MODE] != 1) {
+        if (env_ram_game_mode(nes_ram(n)) != 1) {
             nes_load(n, snapshot);
             ++*restarts;
         }
@@ -101,7 +100,7 @@ int bench_emu(int argc, char **argv)
     /* Get past the title screen into play: press Start for a few frames. */
     for (int f = 0; f < 200; f++)
         nes_run_frame(n, (f >= 40 && f < 45) ? NES_START : 0, NULL);
-    if (nes_ram(n)[SMB_GAME_MODE] != 1) {
+    if (env_ram_game_mode(nes_ram(n)) != 1) {
         fprintf(stderr, "smbrl bench emu: %s: not in play 200 frames after Start: not Super Mario Bros?\n", rom);
         nes_free(n);
         cart_free(&c);

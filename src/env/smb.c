@@ -47,6 +47,7 @@ int smb_is_dying(const uint8_t *ram)
 int smb_is_dead(const uint8_t *ram) { return ram[SMB_PLAYER_STATE] == 0x06; }
 
 int smb_is_world_over(const uint8_t *ram) { return ram[SMB_GAME_MODE] == 2; }
+int env_ram_game_mode(const uint8_t *ram) { return ram[SMB_GAME_MODE]; }
 
 int smb_is_busy(const uint8_t *ram)
 {
