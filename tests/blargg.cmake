@@ -4,10 +4,14 @@ add_executable(blargg_runner ${CMAKE_CURRENT_SOURCE_DIR}/blargg_runner.c)
 target_include_directories(blargg_runner PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(blargg_runner PRIVATE smbrl_core)
 
+# Each ROM twice: as smbrl runs it (translated code where the cart allows,
+# src/nes/jit.h) and with the interpreters alone (SMBRL_JIT=0).
 function(blargg_test rom protocol frames)
   string(REGEX REPLACE "[/.]" "_" name "blargg_${rom}")
   add_test(NAME ${name} COMMAND blargg_runner ${rom} ${protocol} ${frames})
   set_tests_properties(${name} PROPERTIES SKIP_RETURN_CODE 77 LABELS roms)
+  add_test(NAME ${name}_interpreted COMMAND blargg_runner ${rom} ${protocol} ${frames})
+  set_tests_properties(${name}_interpreted PROPERTIES SKIP_RETURN_CODE 77 LABELS roms ENVIRONMENT SMBRL_JIT=0)
 endfunction()
 
 # Status at $6000.

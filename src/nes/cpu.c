@@ -9,6 +9,7 @@
  * opcodes", "6502 cycle times"; 64doc for the per-cycle bus activity. */
 #include <stdio.h>
 
+#include "nes/jit.h"
 #include "nes/nes_internal.h"
 
 /* The PRG banks as the CPU loop sees them; checked after every access to I/O
@@ -364,8 +365,9 @@ static int nmi_hijacks(nes *n, uint64_t now)
 /* The interpreter for code in PRG ROM (rom_code): the position is a host
  * pointer `ip` into the ROM, so an operand byte costs one load. Runs from an
  * instruction at which rom_code holds until cycle >= next_event (returns 0) or
- * until the next instruction is not ROM code (returns 1, before running it). */
-static int run_rom(nes *n)
+ * until the next instruction is not ROM code (returns 1, before running it).
+ * With `single`, it runs one instruction (for the translated code, jit.h). */
+static int run_rom(nes *n, int single)
 {
     struct bus_map map = {.prg = {NULL}};
     struct bus bus = {.map = &map};
@@ -423,7 +425,7 @@ static int run_rom(nes *n)
 boundary:
     pc = PC();
 jump:
-    if (cyc >= bus.next_event)
+    if (cyc >= bus.next_event || single)
         goto done;
     if (!rom_code(pc, &bus)) {
         not_rom = 1;
@@ -433,8 +435,8 @@ enter:
     ip_base = bus.map->code[pc >> 13];
     ip = (const uint8_t *)(ip_base + pc);
     bus.limit = cyc + (uint64_t)(bus.map->run_end[pc >> 13] - (uintptr_t)ip);
-    if (bus.limit > bus.next_event)
-        bus.limit = bus.next_event;
+    if (bus.limit > bus.next_event || single)
+        bus.limit = single ? 0 : bus.next_event;
     op = FETCH();
     goto *dispatch[op];
     {
@@ -463,8 +465,9 @@ done:
 
 /* The interpreter for code anywhere else (RAM, I/O space, a bank's last two
  * bytes): every byte is a bus read with its side effects. Runs until cycle >=
- * next_event (returns 0) or until the next instruction is ROM code (returns 1). */
-static int run_bus(nes *n)
+ * next_event (returns 0) or until the next instruction is ROM code (returns 1);
+ * with `single`, one instruction. */
+static int run_bus(nes *n, int single)
 {
     struct bus_map map = {.prg = {NULL}};
     struct bus bus = {.map = &map};
@@ -486,7 +489,7 @@ static int run_bus(nes *n)
 #define PC() pc
 #define JUMP(to) do { pc = (uint16_t)(to); NEXT(); } while (0)
 #define NEAR_JUMP(from, to) JUMP(to)
-#define NEXT() do { if (cyc >= bus.next_event) goto done; \
+#define NEXT() do { if (cyc >= bus.next_event || single) goto done; \
         if (rom_code(pc, &bus)) { rom = 1; goto done; } \
         op = FETCH(); goto *dispatch[op]; } while (0)
 #define NEXT_LIKELY(b1, b2) NEXT()
@@ -518,11 +521,27 @@ void cpu_run(nes *n)
     struct bus_map map = {.prg = {NULL}};
     struct bus bus = {.map = &map};
     bus_load(n, &bus);
-    int rom = rom_code(n->cpu.pc, &bus);
-    /* Each interpreter runs its first instruction unconditionally (the caller
-     * runs at least one) and hands over only before a later one. */
-    while (rom ? run_rom(n) : run_bus(n))
-        rom = !rom;
+    if (!n->host.jit) {
+        int rom = rom_code(n->cpu.pc, &bus);
+        /* Each interpreter runs its first instruction unconditionally (the caller
+         * runs at least one) and hands over only before a later one. */
+        while (rom ? run_rom(n, 0) : run_bus(n, 0))
+            rom = !rom;
+        return;
+    }
+    /* Translated code where there is some, the interpreters one instruction
+     * at a time elsewhere; at least one instruction, as above. */
+    for (int ran = 0;; ran = 1) {
+        if (ran && n->cycle >= n->next_event)
+            return;
+        if (jit_run(n, n->host.jit))
+            continue;
+        bus_load(n, &bus);
+        if (rom_code(n->cpu.pc, &bus))
+            run_rom(n, 1);
+        else
+            run_bus(n, 1);
+    }
 }
 
 /* The 7-cycle interrupt sequence for NMI and IRQ (BRK is an opcode above). */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nes/jit.h"
 #include "nes/nes_internal.h"
 
 /* First CPU cycle whose access sees PPU dot clock k. */
@@ -271,14 +272,28 @@ nes *nes_create(const cart *c, char *err, size_t errlen)
         return NULL;
     }
     nes_power(n);
+    n->host.jit = jit_create(n);
     return n;
 }
 
 void nes_free(nes *n)
 {
-    if (n)
+    if (n) {
         free(n->host.bg_cache);
+        jit_free(n->host.jit);
+    }
     free(n);
+}
+
+int nes_set_translation(nes *n, int enabled)
+{
+    if (!enabled) {
+        jit_free(n->host.jit);
+        n->host.jit = NULL;
+    } else if (!n->host.jit) {
+        n->host.jit = jit_create(n);
+    }
+    return n->host.jit != NULL;
 }
 
 size_t nes_state_size(void) { return offsetof(nes, host); }

@@ -139,6 +139,8 @@ struct bg_cache {
     uint8_t pixels[240][3 * 256];
 };
 
+struct jit;
+
 /* Host-side pointers: re-derived, never saved. */
 struct nes_host {
     const cart *cart;
@@ -154,6 +156,7 @@ struct nes_host {
      * write, a state load or copy, or power. */
     uint8_t line_pal[32];
     int line_pal_valid;
+    struct jit *jit;           /* translated code of a fixed PRG (jit.h), or NULL: interpret */
 };
 
 struct nes {

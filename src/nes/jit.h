@@ -1,0 +1,32 @@
+/* jit.h: the 6502 code of a fixed PRG ROM (mapper 0) translated to x86-64.
+ *
+ * Why: the interpreters spend their time in mispredicted indirect jumps, one
+ * per guest instruction. Translated code runs a guest basic block as straight
+ * host code, jumps between blocks directly, and keeps the registers, the
+ * clock and the flags in host registers.
+ *
+ * It is an accelerator beside cpu.c, never a replacement: it translates only
+ * what it can do with the interpreters' exact bus cycles (official opcodes,
+ * RAM and ROM accesses, absolute I/O accesses through the same bus functions)
+ * and leaves the rest (BRK, RTI, CLI, SEI, PLP, unofficial opcodes, indexed
+ * I/O, the interpreters' idle-loop shortcuts) to the interpreter, one
+ * instruction at a time. Host state: one `struct jit` per emulator, with its
+ * own code buffer, derived from the cart alone, never saved. */
+#ifndef SMBRL_NES_JIT_H
+#define SMBRL_NES_JIT_H
+
+#include "nes/nes_internal.h"
+
+struct jit;
+
+/* NULL when translation cannot serve this cart (not mapper 0, not x86-64, no
+ * executable memory): the interpreters then run everything. */
+struct jit *jit_create(const nes *n);
+void jit_free(struct jit *j);
+
+/* Runs translated code from n->cpu.pc until n->cycle >= n->next_event at an
+ * instruction boundary or until an instruction that is not translated.
+ * Returns 0 when it ran nothing (the caller interprets one instruction). */
+int jit_run(nes *n, struct jit *j);
+
+#endif

@@ -1,0 +1,189 @@
+/* test_jit: translated code plays exactly as the interpreters do.
+ * - Super Mario Bros and Lost Levels under random play (title, demo, play,
+ *   deaths, game overs restarted from a snapshot), one emulator translating and
+ *   one interpreting: the whole saved state (CPU, RAM, PPU, APU, clock) equal
+ *   after every frame, and the pictures equal on rendered frames.
+ * - Instruction by instruction (nes_trace_step, the way single-stepping stops
+ *   translated code after one instruction): the same registers and cycle
+ *   counts before every one of 60,000 instructions.
+ * - Random programs (every byte an opcode or operand, no KIL): the same
+ *   registers and cycles before every instruction and the same state after
+ *   every frame. They reach what SMB does not: overflowing ADC and SBC,
+ *   reads and writes through pointers into I/O space, stack wraps, BRK, RTI
+ *   and CLI handed to the interpreter mid-block, NMIs and APU IRQs.
+ * - Translation is on by default for a mapper-0 cart on x86-64, and can be
+ *   turned off. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "smbrl/nes.h"
+#include "smbrl/rng.h"
+#include "testlib.h"
+#include "nrom_testlib.h"
+
+/* Start on the title (game mode 0), else a random pad held for 8 frames
+ * (right more often than not, so that Mario meets enemies and dies). */
+static uint8_t random_pad(rng *r, int frame, uint8_t mode, uint8_t *held)
+{
+    if (mode == 0 && frame % 60 < 4)
+        return NES_START;
+    if (frame % 8 == 0)
+        *held = (uint8_t)((rng_u32(r) & ~(NES_START | NES_SELECT)) | (rng_u32(r) % 3 ? NES_RIGHT : 0));
+    return *held;
+}
+
+static void compare_game(const char *rom_name, int frames)
+{
+    char path[1024], err[256];
+    testlib_data_path("SMBRL_ROM_DIR", rom_name, path, sizeof path);
+    cart c = {0};
+    if (cart_load_file(&c, path, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        testlib_failures++;
+        return;
+    }
+    nes *jit = nes_create(&c, err, sizeof err), *interp = nes_create(&c, err, sizeof err);
+    CHECK(jit && interp);
+    if (!jit || !interp)
+        return;
+#if defined(__x86_64__) && defined(__linux__)
+    CHECK_EQ_INT(nes_set_translation(jit, 1), 1);
+#endif
+    CHECK_EQ_INT(nes_set_translation(interp, 0), 0);
+    size_t size = nes_state_size();
+    uint8_t *sa = malloc(size), *sb = malloc(size), *snap = malloc(size);
+    uint8_t *pa = malloc(NES_WIDTH * NES_HEIGHT), *pb = malloc(NES_WIDTH * NES_HEIGHT);
+    rng r;
+    rng_seed(&r, 11);
+    int snap_taken = 0, restarts = 0;
+    uint8_t held = 0;
+    for (int f = 0; f < frames; f++) {
+        uint8_t pad = random_pad(&r, f, nes_ram(jit)[0x770], &held);
+        int render = f % 3 == 0;
+        nes_run_frame(jit, pad, render ? pa : NULL);
+        nes_run_frame(interp, pad, render ? pb : NULL);
+        nes_save(jit, sa);
+        nes_save(interp, sb);
+        if (memcmp(sa, sb, size) != 0) {
+            size_t i = 0;
+            while (sa[i] == sb[i])
+                i++;
+            fprintf(stderr, "%s: states differ after frame %d at byte %zu\n", rom_name, f, i);
+            testlib_failures++;
+            break;
+        }
+        if (render && memcmp(pa, pb, NES_WIDTH * NES_HEIGHT) != 0) {
+            fprintf(stderr, "%s: pictures differ at frame %d\n", rom_name, f);
+            testlib_failures++;
+            break;
+        }
+        /* In play (game mode 1) the first time: the snapshot that game overs return to. */
+        uint8_t mode = nes_ram(jit)[0x770];
+        if (mode == 1 && !snap_taken) {
+            memcpy(snap, sa, size);
+            snap_taken = 1;
+        } else if (snap_taken && mode != 1 && f % 7 == 0) {
+            CHECK_EQ_INT(nes_load(jit, snap), 0);
+            CHECK_EQ_INT(nes_load(interp, snap), 0);
+            restarts++;
+        }
+    }
+    printf("%s: %d frames, %d restarts from the snapshot\n", rom_name, frames, restarts);
+    CHECK(snap_taken);
+    CHECK(restarts >= 1);
+
+    /* One instruction at a time from power-on (the title runs its loops). */
+    nes_power(jit);
+    nes_power(interp);
+    char la[160], lb[160];
+    for (int i = 0; i < 60000; i++) {
+        nes_set_buttons(jit, 0, (i / 5000) % 2 ? NES_START : 0);
+        nes_set_buttons(interp, 0, (i / 5000) % 2 ? NES_START : 0);
+        nes_trace_step(jit, la, sizeof la);
+        nes_trace_step(interp, lb, sizeof lb);
+        if (strcmp(la, lb) != 0) {
+            fprintf(stderr, "%s: instruction %d:\n  translated:  %s\n  interpreted: %s\n", rom_name, i, la, lb);
+            testlib_failures++;
+            break;
+        }
+    }
+    free(sa);
+    free(sb);
+    free(snap);
+    free(pa);
+    free(pb);
+    nes_free(jit);
+    nes_free(interp);
+    cart_free(&c);
+}
+
+static int is_kil(uint8_t b) { return (b & 0x0F) == 0x02 && b != 0x82 && b != 0xA2 && b != 0xC2 && b != 0xE2; }
+
+static void compare_random_programs(int programs)
+{
+    static uint8_t img[NROM_IMAGE];
+    rng r;
+    rng_seed(&r, 2026);
+    size_t size = nes_state_size();
+    uint8_t *sa = malloc(size), *sb = malloc(size);
+    long steps = 0;
+    for (int k = 0; k < programs && !testlib_failures; k++) {
+        uint8_t *prg = nrom_image(img);
+        for (int i = 0; i < NROM_PRG; i++) {
+            uint8_t b;
+            do
+                b = (uint8_t)rng_u32(&r);
+            while (is_kil(b));
+            prg[i] = b;
+        }
+        for (int v = 0x3FFA; v < 0x4000; v += 2) /* NMI, reset, IRQ: anywhere in $8000-$BFFF */
+            prg[v + 1] = (uint8_t)(0x80 | (prg[v + 1] & 0x3F));
+        cart c = {0};
+        char err[256];
+        nes *jit = nrom_boot(img, &c), *interp = nes_create(&c, err, sizeof err);
+        if (!jit || !interp)
+            break;
+#if defined(__x86_64__) && defined(__linux__)
+        CHECK_EQ_INT(nes_set_translation(jit, 1), 1);
+#endif
+        nes_set_translation(interp, 0);
+        char la[160], lb[160];
+        for (int i = 0; i < 3000; i++, steps++) {
+            nes_trace_step(jit, la, sizeof la);
+            nes_trace_step(interp, lb, sizeof lb);
+            if (strcmp(la, lb) != 0) {
+                fprintf(stderr, "program %d, instruction %d:\n  translated:  %s\n  interpreted: %s\n", k, i, la, lb);
+                testlib_failures++;
+                break;
+            }
+        }
+        for (int f = 0; f < 6 && !testlib_failures; f++) {
+            uint8_t pad = (uint8_t)rng_u32(&r);
+            nes_run_frame(jit, pad, NULL);
+            nes_run_frame(interp, pad, NULL);
+            nes_save(jit, sa);
+            nes_save(interp, sb);
+            if (memcmp(sa, sb, size) != 0) {
+                size_t i = 0;
+                while (sa[i] == sb[i])
+                    i++;
+                fprintf(stderr, "program %d: states differ after frame %d at byte %zu\n", k, f, i);
+                testlib_failures++;
+            }
+        }
+        nes_free(jit);
+        nes_free(interp);
+        cart_free(&c);
+    }
+    printf("random programs: %d, %ld instructions compared one by one\n", programs, steps);
+    free(sa);
+    free(sb);
+}
+
+int main(void)
+{
+    compare_random_programs(300);
+    compare_game("super-mario-bros.nes", 6000);
+    compare_game("super-mario-bros-lost-levels.nes", 6000);
+    return testlib_finish("test_jit");
+}
