@@ -223,6 +223,20 @@ static void jit_write_io(nes *n, uint32_t addr, uint32_t value, uint64_t cycle)
     n->cpu.open_bus = (uint8_t)value;
 }
 
+/* An indexed read (abs,X / abs,Y) from I/O space, both its accesses: the
+ * dummy read at the unfixed address when the index crosses a page, then the
+ * read; `cycle` is that of the first. n->cycle is left at the last one. */
+static uint8_t jit_read_io_indexed(nes *n, uint32_t base, uint32_t index, uint64_t cycle)
+{
+    uint16_t addr = (uint16_t)(base + index);
+    uint8_t prior = (uint8_t)(base >> 8);
+    if ((base ^ addr) & 0x100) {
+        prior = jit_read_io(n, (base & 0xFF00) | (addr & 0xFF), prior, cycle);
+        cycle = n->cycle + 1;
+    }
+    return jit_read_io(n, addr, prior, cycle);
+}
+
 /* ---- The translator. ---- */
 
 #define RAM_AT(disp) ((int32_t)offsetof(nes, ram) + (int32_t)(disp))
@@ -437,6 +451,12 @@ static int read_operand(struct tr *t, uint16_t pc, int mode)
             lea32(e, RAX, M(index, abs));
             movabs(e, RDX, (uint64_t)(uintptr_t)rom);
             load8(e, RCX, MX(RDX, RAX, 0, 0));
+        } else if (abs >= 0x2000 && abs <= 0x7F00) { /* I/O (a joypad read loop): the page cross is in the call */
+            mov_ri(e, RSI, abs);
+            mov_rr(e, RDX, index);
+            call_c(t, (const void *)jit_read_io_indexed, 3);
+            zext8(e, RCX, RAX);
+            return 4;
         } else {
             return 0;
         }
