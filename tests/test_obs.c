@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "smbrl/env.h"
+#include "smbrl/rng.h"
 #include "testlib.h"
 
 #define W NES_WIDTH
@@ -313,6 +314,62 @@ static void test_fast_vs_render_all(int max_pool)
     env_free(e[1]);
 }
 
+/* Sticky actions and episode ends inside a skip: an early end is replayed from
+ * the state saved at the start of the agent step, with the buttons each frame
+ * step really had (sticky ones included), so it must match rendering every
+ * frame: observations, rewards, dones, infos and RAM, over many episodes of
+ * random play. Counts the ends that make the replay run an unrendered frame
+ * step before the one(s) it shows. */
+static void test_sticky_early_ends(int max_pool)
+{
+    env *e[2];
+    for (int i = 0; i < 2; i++) {
+        env_config c;
+        env_config_default(&c);
+        c.sticky_p = 0.5f;
+        c.seed = 5;
+        c.max_pool = max_pool;
+        c.render_all = i;
+        char err[256];
+        if (env_create(&e[i], &c, getenv("SMBRL_ROM_DIR"), err, sizeof err) < 0) {
+            fprintf(stderr, "%s\n", err);
+            exit(1);
+        }
+    }
+    static uint8_t o[2][ENV_OBS_SIZE];
+    env_reset(e[0], o[0], NULL);
+    env_reset(e[1], o[1], NULL);
+    rng r;
+    rng_seed(&r, 17);
+    char err[160];
+    int bad = 0, ends = 0, deep_ends = 0;
+    const int deep = max_pool ? 3 : 2; /* frames of a step whose replay starts unrendered */
+    for (int steps = 0; steps < 3000; steps++) {
+        int a = 1 + (int)rng_below(&r, 4); /* right, with A and B now and then */
+        float rw[2];
+        int d[2];
+        env_info in[2];
+        for (int i = 0; i < 2; i++)
+            CHECK(env_step(e[i], a, o[i], &rw[i], &d[i], &in[i], err, sizeof err) == 0);
+        if (rw[0] != rw[1] || d[0] != d[1] || memcmp(&in[0], &in[1], sizeof in[0]) != 0 ||
+            memcmp(o[0], o[1], ENV_OBS_SIZE) != 0 || memcmp(env_frame(e[0]), env_frame(e[1]), W * H) != 0 ||
+            memcmp(nes_ram(env_nes(e[0])), nes_ram(env_nes(e[1])), 2048) != 0)
+            bad++;
+        if (d[0]) {
+            ends++;
+            deep_ends += in[0].frames >= deep && in[0].frames < 4;
+            for (int i = 0; i < 2; i++)
+                env_reset(e[i], o[i], NULL);
+        }
+    }
+    fprintf(stderr, "sticky early ends (max %d): %d ends, %d replayed from an unrendered frame\n", max_pool,
+            ends, deep_ends);
+    CHECK_EQ_INT(bad, 0);
+    CHECK(deep_ends >= 2);
+    env_free(e[0]);
+    env_free(e[1]);
+}
+
 /* Frames on which the paths may part: each row is cut into pieces of random
  * width (so across the AVX2 path's 32-column strips) that repeat the row
  * above, are one colour or are noise, in runs of rows up to `run` long (the
@@ -450,5 +507,7 @@ int main(void)
     test_skip_matches_full_render(3, 1);
     test_fast_vs_render_all(0);
     test_fast_vs_render_all(1);
+    test_sticky_early_ends(0);
+    test_sticky_early_ends(1);
     return testlib_finish("test_obs");
 }

@@ -3,9 +3,10 @@
  * and the agent step (frame skip, sticky actions, no-op starts, max-pool, stack).
  *
  * Only the frames an observation uses are rendered. When an episode ends early
- * inside a frame skip, the frame step(s) it needs are replayed from a saved
- * state with pixels on (the emulator is deterministic), so skipped frames never
- * pay for pixels and the final observation is still the true last frame. */
+ * inside a frame skip, the agent step is replayed from the state saved at its
+ * start, with pixels on for the frame step(s) it needs (the emulator is
+ * deterministic), so skipped frames never pay for pixels and the final
+ * observation is still the true last frame. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,8 +258,8 @@ void env_free(env *e)
     nes_free(e->nes);
     free(e->frame[0]);
     free(e->frame[1]);
-    free(e->snap[0]);
-    free(e->snap[1]);
+    free(e->snap);
+    free(e->buttons);
     free(e->hsnap);
     env_base_free(e->owned);
     free(e);
@@ -277,10 +278,10 @@ int env_create_on(env **out, const env_base *b, uint64_t seed, char *err, size_t
     e->nes = nes_create(&b->cart, err, errlen);
     e->frame[0] = calloc(1, (size_t)NES_WIDTH * NES_HEIGHT);
     e->frame[1] = calloc(1, (size_t)NES_WIDTH * NES_HEIGHT);
-    e->snap[0] = malloc(b->state_size);
-    e->snap[1] = malloc(b->state_size);
+    e->snap = malloc(b->state_size);
+    e->buttons = malloc((size_t)b->cfg.frame_skip);
     e->hsnap = malloc(b->state_size);
-    if (!e->nes || !e->frame[0] || !e->frame[1] || !e->snap[0] || !e->snap[1] || !e->hsnap) {
+    if (!e->nes || !e->frame[0] || !e->frame[1] || !e->snap || !e->buttons || !e->hsnap) {
         if (e->nes)
             snprintf(err, errlen, "out of memory");
         env_free(e);
@@ -570,24 +571,25 @@ int env_step(env *e, int action, uint8_t *obs, float *reward, int *done, env_inf
     const int k = b->cfg.frame_skip, pixels = b->render, max_pool = b->cfg.max_pool;
     const int render_from = b->cfg.render_all ? 0 : k - (max_pool ? 2 : 1);
     const uint8_t wanted = b->actions->buttons[action];
-    uint8_t used[2]; /* buttons of the last two frame steps, for a replay */
     env_info acc;
     memset(&acc, 0, sizeof acc);
     float total = 0.0f;
     int d = 0, j;
+    /* One copy of the machine per agent step, before its first frame step, is
+     * what an early end needs: a copy before every unrendered frame step (so
+     * that a replay runs only the frames it renders) cost frame_skip - 1
+     * copies per step to spare a few frames of emulation once an episode. */
+    if (pixels && render_from > 0) {
+        nes_save(e->nes, e->snap);
+        e->snap_tr = e->tr;
+    }
     for (j = 0; j < k; j++) {
         uint8_t buttons = wanted;
         if (b->cfg.sticky_p > 0.0f && rng_uniform_f(&e->rng) < b->cfg.sticky_p)
             buttons = e->prev_buttons;
         e->prev_buttons = buttons;
-        used[j & 1] = buttons;
-        uint8_t *pix = NULL;
-        if (pixels && j >= render_from) {
-            pix = render_target(e);
-        } else if (pixels) {
-            nes_save(e->nes, e->snap[j & 1]);
-            e->snap_tr[j & 1] = e->tr;
-        }
+        e->buttons[j] = buttons;
+        uint8_t *pix = pixels && j >= render_from ? render_target(e) : NULL;
         total += frame_step(e, buttons, pix, &acc, &d);
         if (d)
             break;
@@ -595,12 +597,13 @@ int env_step(env *e, int action, uint8_t *obs, float *reward, int *done, env_inf
     int first = max_pool && j >= 1 ? j - 1 : j;
     if (d && pixels && first < render_from) {
         /* The episode ended early and the last frame step (or, for the max, one
-         * of the last two) was not rendered: replay them from the saved state. */
-        nes_load(e->nes, e->snap[first & 1]);
-        e->tr = e->snap_tr[first & 1];
-        for (int r = first; r <= j; r++) {
+         * of the last two) was not rendered: replay the step from its start with
+         * the same buttons (the emulator is deterministic), rendering those. */
+        nes_load(e->nes, e->snap);
+        e->tr = e->snap_tr;
+        for (int r = 0; r <= j; r++) {
             int dd = 0;
-            frame_step(e, used[r & 1], render_target(e), NULL, &dd);
+            frame_step(e, e->buttons[r], r >= first ? render_target(e) : NULL, NULL, &dd);
         }
     }
     if (pixels || b->cfg.obs == ENV_OBS_TILES)

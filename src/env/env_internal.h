@@ -76,10 +76,12 @@ struct env {
      * obs_frame bytes of each slot are used) */
     uint8_t stack[ENV_STACK][ENV_FRAME_SIZE];
     int head;
-    /* states before the last two unrendered frame steps, to replay an early end
-     * with pixels (ring indexed by frame-step parity) */
-    uint8_t *snap[2];
-    smb_track snap_tr[2];
+    /* the state and reward tracking before the agent step's first frame step, and
+     * the buttons of each frame step (frame_skip of them), to replay an early end
+     * with pixels */
+    uint8_t *snap;
+    smb_track snap_tr;
+    uint8_t *buttons;
     uint8_t *hsnap; /* state before the latest hidden frame */
     uint64_t frames, rendered;
     int hidden_capped;
