@@ -3,6 +3,9 @@
  *   deaths, game overs restarted from a snapshot), one emulator translating and
  *   one interpreting: the whole saved state (CPU, RAM, PPU, APU, clock) equal
  *   after every frame, and the pictures equal on rendered frames.
+ * - Stopped after random numbers of cycles (nes_run_cycles), anywhere in a
+ *   block: the same state (translated code tests whole blocks against the
+ *   next event; the interpreter tests every instruction).
  * - Instruction by instruction (nes_trace_step, the way single-stepping stops
  *   translated code after one instruction): the same registers and cycle
  *   counts before every one of 60,000 instructions.
@@ -30,6 +33,35 @@ static uint8_t random_pad(rng *r, int frame, uint8_t mode, uint8_t *held)
     if (frame % 8 == 0)
         *held = (uint8_t)((rng_u32(r) & ~(NES_START | NES_SELECT)) | (rng_u32(r) % 3 ? NES_RIGHT : 0));
     return *held;
+}
+
+/* Runs both in chunks of random length (stopping anywhere in a block, the way
+ * an event does), comparing the whole state after each. */
+static void compare_chunks(nes *jit, nes *interp, rng *r, int chunks, uint32_t longest, const char *what)
+{
+    size_t size = nes_state_size();
+    uint8_t *sa = malloc(size), *sb = malloc(size);
+    for (int i = 0; i < chunks; i++) {
+        uint8_t pad = (uint8_t)rng_u32(r);
+        nes_set_buttons(jit, 0, pad);
+        nes_set_buttons(interp, 0, pad);
+        uint64_t cycles = 1 + rng_u32(r) % longest;
+        nes_run_cycles(jit, cycles);
+        nes_run_cycles(interp, cycles);
+        nes_save(jit, sa);
+        nes_save(interp, sb);
+        if (memcmp(sa, sb, size) != 0) {
+            size_t k = 0;
+            while (sa[k] == sb[k])
+                k++;
+            fprintf(stderr, "%s: states differ after chunk %d (%llu cycles) at byte %zu\n", what, i,
+                    (unsigned long long)cycles, k);
+            testlib_failures++;
+            break;
+        }
+    }
+    free(sa);
+    free(sb);
 }
 
 static void compare_game(const char *rom_name, int frames)
@@ -91,6 +123,8 @@ static void compare_game(const char *rom_name, int frames)
     printf("%s: %d frames, %d restarts from the snapshot\n", rom_name, frames, restarts);
     CHECK(snap_taken);
     CHECK(restarts >= 1);
+
+    compare_chunks(jit, interp, &r, 20000, 200, rom_name);
 
     /* One instruction at a time from power-on (the title runs its loops). */
     nes_power(jit);
@@ -157,6 +191,7 @@ static void compare_random_programs(int programs)
                 break;
             }
         }
+        compare_chunks(jit, interp, &r, 1000, 60, "random program");
         for (int f = 0; f < 6 && !testlib_failures; f++) {
             uint8_t pad = (uint8_t)rng_u32(&r);
             nes_run_frame(jit, pad, NULL);

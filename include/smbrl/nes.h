@@ -39,6 +39,10 @@ void nes_reset(nes *n);   /* the console's reset button */
  * (0-63, grayscale already applied); the emphasis bits of each line go to
  * nes_frame_emphasis(). */
 void nes_run_frame(nes *n, uint8_t buttons, uint8_t *pixels);
+/* Runs to the first instruction boundary at or after `cycles` CPU cycles from
+ * now (and the interrupt sequence that boundary starts, if any), drawing no
+ * pixels: for stopping anywhere in a frame (debuggers, tests). */
+void nes_run_cycles(nes *n, uint64_t cycles);
 void nes_set_buttons(nes *n, int port, uint8_t buttons);
 
 /* Save states: a copy of the machine, nes_state_size() bytes, no ROM inside.

@@ -516,6 +516,17 @@ done:
     return rom;
 }
 
+static void interpret_one(nes *n)
+{
+    struct bus_map map = {.prg = {NULL}};
+    struct bus bus = {.map = &map};
+    bus_load(n, &bus);
+    if (rom_code(n->cpu.pc, &bus))
+        run_rom(n, 1);
+    else
+        run_bus(n, 1);
+}
+
 void cpu_run(nes *n)
 {
     struct bus_map map = {.prg = {NULL}};
@@ -530,17 +541,24 @@ void cpu_run(nes *n)
         return;
     }
     /* Translated code where there is some, the interpreters one instruction
-     * at a time elsewhere; at least one instruction, as above. */
+     * at a time elsewhere and up to the event when it is near; at least one
+     * instruction, as above. */
     for (int ran = 0;; ran = 1) {
         if (ran && n->cycle >= n->next_event)
             return;
-        if (jit_run(n, n->host.jit))
-            continue;
-        bus_load(n, &bus);
-        if (rom_code(n->cpu.pc, &bus))
-            run_rom(n, 1);
-        else
-            run_bus(n, 1);
+        int r = jit_run(n, n->host.jit);
+        if ((r & JIT_RAN) && n->cycle >= n->next_event)
+            return;
+        if (r & JIT_NEAR_EVENT) {
+            /* Up to the event the block had no room for, not to one that a
+             * register write has since moved later: then back to translated code. */
+            uint64_t event = n->next_event;
+            do
+                interpret_one(n);
+            while (n->cycle < event && n->cycle < n->next_event);
+        } else if (!(r & JIT_RAN)) {
+            interpret_one(n);
+        }
     }
 }
 

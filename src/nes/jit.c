@@ -29,7 +29,7 @@ enum { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, 
 enum { G_N = RBX, G_CYC = R12, G_LIM = R13, G_A = R14, G_X = R15, G_Y = RBP,
        G_NZ = R8, G_C = R9, G_S = R10, G_P = R11 };
 /* x86 condition codes. */
-enum { CC_B = 2, CC_AE = 3, CC_E = 4, CC_NE = 5 };
+enum { CC_B = 2, CC_AE = 3, CC_E = 4, CC_NE = 5, CC_A = 7 };
 /* Group-1 ALU operations (opcode 0x81 /ext) and their register forms. */
 enum { ALU_ADD = 0, ALU_OR = 1, ALU_AND = 4, ALU_SUB = 5, ALU_XOR = 6, ALU_CMP = 7 };
 enum { RR_ADD = 0x01, RR_OR = 0x09, RR_AND = 0x21, RR_SUB = 0x29, RR_XOR = 0x31, RR_CMP = 0x39, RR_TEST = 0x85 };
@@ -56,6 +56,7 @@ struct jit {
     uint8_t status[0x8000];      /* BLOCK_* */
     uint8_t rom[0x10000];        /* the CPU address space $8000-$FFFF as mapped */
     struct jit_regs regs;
+    uint8_t near_event;          /* set by an exit for lack of room before the next event */
 };
 
 /* ---- The encoder: just the x86-64 forms the translator uses. ---- */
@@ -242,33 +243,86 @@ static uint8_t jit_read_io_indexed(nes *n, uint32_t base, uint32_t index, uint64
 #define RAM_AT(disp) ((int32_t)offsetof(nes, ram) + (int32_t)(disp))
 
 struct exit_ref {
-    uint8_t *at;   /* a jump to patch */
-    uint16_t pc;   /* the guest address the exit leaves at */
+    uint8_t *at;       /* a jump to patch */
+    uint16_t pc;       /* the guest address the exit leaves at */
+    uint8_t near;      /* leaves because the next event is too close (jit_run's JIT_NEAR_EVENT) */
+    uint32_t pending;  /* cycles the clock is behind there */
 };
 
+/* A displacement to fill in once the block's length in cycles is known: the
+ * most cycles instructions from..end can take, plus `extra`. */
+struct room_fixup {
+    uint8_t *at;
+    int from;
+    uint32_t extra;
+};
+
+/* Cycles are counted at translation time: `pending` is how far the clock
+ * register is behind the guest clock at the point being emitted, added to
+ * it only where something looks (a call, an exit, another block, branch_end). */
 struct tr {
     struct jit *j;
     struct emit e;
     uint16_t pcs[JIT_BLOCK_MAX];
     uint8_t *code_at[JIT_BLOCK_MAX];
+    uint32_t pending_at[JIT_BLOCK_MAX];  /* `pending` where each instruction begins */
+    uint32_t max_cycles[JIT_BLOCK_MAX];  /* the most each one takes */
     int count;
+    uint32_t pending;
+    uint32_t instr_max;                  /* the instruction being emitted: its most cycles */
+    int called;                          /* it called into C (next_event may have moved) */
     struct exit_ref exits[JIT_EXITS];
     int nexits;
+    struct room_fixup fixups[JIT_BLOCK_MAX * 2 + 2];
+    int nfixups;
 };
 
 /* A jump (already emitted, rel32 at `at`) to a stub that leaves at guest address pc. */
-static void exit_later(struct tr *t, uint8_t *at, uint16_t pc)
+static void exit_ref_add(struct tr *t, uint8_t *at, uint16_t pc, int near, uint32_t pending)
 {
     if (t->nexits < JIT_EXITS)
-        t->exits[t->nexits++] = (struct exit_ref){at, pc};
+        t->exits[t->nexits++] = (struct exit_ref){at, pc, (uint8_t)near, pending};
     else
-        t->e.full = 1; /* the block is discarded and retranslated shorter */
+        t->e.full = 1; /* the block is discarded and interpreted */
+}
+
+static void exit_later(struct tr *t, uint8_t *at, uint16_t pc) { exit_ref_add(t, at, pc, 0, t->pending); }
+
+static void flush_cycles(struct tr *t)
+{
+    if (t->pending)
+        alu64_ri(&t->e, ALU_ADD, G_CYC, t->pending);
+    t->pending = 0;
+}
+
+/* The instruction being emitted takes `cycles` (at most `max`, with its
+ * page-cross or branch cycles). */
+static void add_cycles(struct tr *t, uint32_t cycles, uint32_t max)
+{
+    t->pending += cycles;
+    t->instr_max = max;
 }
 
 static void exit_now(struct tr *t, uint16_t pc)
 {
+    flush_cycles(t);
     store16_imm(&t->e, M(G_N, (int32_t)offsetof(nes, cpu.pc)), pc);
     jmp_to(&t->e, t->j->epilogue);
+}
+
+/* Leaves at pc, to the interpreter up to the next event, when the clock
+ * (r12 + extra) plus the most cycles that instructions from..end take passes
+ * next_event: the instructions between need no test of their own. */
+static void check_room(struct tr *t, int from, uint32_t extra, uint16_t pc, uint32_t exit_pending)
+{
+    struct emit *e = &t->e;
+    lea64(e, RAX, M(G_CYC, 0));
+    if (t->nfixups < (int)(sizeof t->fixups / sizeof t->fixups[0]))
+        t->fixups[t->nfixups++] = (struct room_fixup){e->p - 4, from, extra};
+    else
+        e->full = 1;
+    ins(e, 1, 0, 0, RR_CMP, 1, G_LIM, R(RAX));
+    exit_ref_add(t, jcc(e, CC_A), pc, 1, exit_pending);
 }
 
 /* Continue at a constant guest address: straight into its block when there
@@ -277,6 +331,7 @@ static void exit_now(struct tr *t, uint16_t pc)
 static void go_to(struct tr *t, uint16_t to)
 {
     struct emit *e = &t->e;
+    flush_cycles(t);
     if (to < 0x8000) {
         exit_now(t, to);
         return;
@@ -296,6 +351,7 @@ static void go_to(struct tr *t, uint16_t to)
 static void go_to_eax(struct tr *t)
 {
     struct emit *e = &t->e;
+    flush_cycles(t);
     alu_ri(e, ALU_CMP, RAX, 0x8000);
     uint8_t *low = jcc(e, CC_B);
     movabs(e, RDX, (uint64_t)(uintptr_t)t->j->block - 0x8000u * sizeof(void *));
@@ -315,6 +371,8 @@ static void go_to_eax(struct tr *t)
 static void call_c(struct tr *t, const void *fn, int k)
 {
     struct emit *e = &t->e;
+    flush_cycles(t);
+    t->called = 1;
     push(e, R8); push(e, R9); push(e, R10); push(e, R11);
     ins(e, 1, 0, 0, 0x89, 1, G_N, R(RDI)); /* mov rdi, rbx */
     lea64(e, RCX, M(G_CYC, k));
@@ -728,7 +786,8 @@ static int translate_one(struct tr *t, uint16_t pc)
         if (!(cycles = read_operand(t, pc, info.mode)))
             return 0;
         alu_op(e, info.kind);
-        alu64_ri(e, ALU_ADD, G_CYC, (uint32_t)cycles);
+        /* indexed and (zp),Y reads take a cycle more across a page */
+        add_cycles(t, (uint32_t)cycles, (uint32_t)cycles + (info.mode == M_ABX || info.mode == M_ABY || info.mode == M_IZY));
         return lengths[info.mode];
     case K_STA: case K_STX: case K_STY: {
         int r = info.kind == K_STA ? G_A : info.kind == K_STX ? G_X : G_Y;
@@ -737,13 +796,13 @@ static int translate_one(struct tr *t, uint16_t pc)
             mov_ri(e, RSI, abs);
             mov_rr(e, RDX, r);
             call_c(t, (const void *)jit_write_io, 3);
-            alu64_ri(e, ALU_ADD, G_CYC, 4);
+            add_cycles(t, 4, 4);
             return 3;
         }
         if (!ram_target(t, pc, info.mode, &where, &cycles, 0))
             return 0;
         store8(e, where, r);
-        alu64_ri(e, ALU_ADD, G_CYC, (uint32_t)cycles);
+        add_cycles(t, (uint32_t)cycles, (uint32_t)cycles);
         return lengths[info.mode];
     }
     case K_ASL: case K_LSR: case K_ROL: case K_ROR: case K_INC: case K_DEC: {
@@ -751,7 +810,7 @@ static int translate_one(struct tr *t, uint16_t pc)
             mov_rr(e, RCX, G_A);
             rmw_op(e, info.kind);
             mov_rr(e, G_A, RCX);
-            alu64_ri(e, ALU_ADD, G_CYC, 2);
+            add_cycles(t, 2, 2);
             return 1;
         }
         struct opnd where;
@@ -760,7 +819,7 @@ static int translate_one(struct tr *t, uint16_t pc)
         load8(e, RCX, where);
         rmw_op(e, info.kind);
         store8(e, where, RCX);
-        alu64_ri(e, ALU_ADD, G_CYC, (uint32_t)cycles);
+        add_cycles(t, (uint32_t)cycles, (uint32_t)cycles);
         return lengths[info.mode];
     }
     default:
@@ -787,28 +846,28 @@ static int translate_one(struct tr *t, uint16_t pc)
     case 0x48: /* PHA */
         store8(e, STACK_AT(G_S), G_A);
         dec8(e, G_S);
-        alu64_ri(e, ALU_ADD, G_CYC, 3);
+        add_cycles(t, 3, 3);
         return 1;
     case 0x08: /* PHP */
         status_to_eax(e);
         store8(e, STACK_AT(G_S), RAX);
         dec8(e, G_S);
-        alu64_ri(e, ALU_ADD, G_CYC, 3);
+        add_cycles(t, 3, 3);
         return 1;
     case 0x68: /* PLA */
         inc8(e, G_S);
         load8(e, G_A, STACK_AT(G_S));
         set_nz(e, G_A);
-        alu64_ri(e, ALU_ADD, G_CYC, 4);
+        add_cycles(t, 4, 4);
         return 1;
     case 0x4C: /* JMP abs */
-        alu64_ri(e, ALU_ADD, G_CYC, 3);
+        add_cycles(t, 3, 3);
         go_to(t, abs);
         return -3;
     case 0x6C: /* JMP (ind): the pointer's high byte comes from the same page */
         if (abs >= 0x8000) {
             uint16_t to = (uint16_t)(rom[abs] | rom[(abs & 0xFF00) | ((abs + 1) & 0xFF)] << 8);
-            alu64_ri(e, ALU_ADD, G_CYC, 5);
+            add_cycles(t, 5, 5);
             go_to(t, to);
             return -3;
         }
@@ -818,7 +877,7 @@ static int translate_one(struct tr *t, uint16_t pc)
         load8(e, RAX, M(G_N, RAM_AT(((abs & 0xFF00) | ((abs + 1) & 0xFF)) & 0x7FF)));
         shl_ri(e, RAX, 8);
         alu_rr(e, RR_OR, RAX, RCX);
-        alu64_ri(e, ALU_ADD, G_CYC, 5);
+        add_cycles(t, 5, 5);
         go_to_eax(t);
         return -3;
     case 0x20: { /* JSR */
@@ -827,7 +886,7 @@ static int translate_one(struct tr *t, uint16_t pc)
         dec8(e, G_S);
         store8_imm(e, STACK_AT(G_S), ret & 0xFF);
         dec8(e, G_S);
-        alu64_ri(e, ALU_ADD, G_CYC, 6);
+        add_cycles(t, 6, 6);
         go_to(t, abs);
         return -3;
     }
@@ -844,7 +903,7 @@ static int translate_one(struct tr *t, uint16_t pc)
         mov_rr(e, G_S, RDX);
         alu_ri(e, ALU_ADD, RAX, 1);
         alu_ri(e, ALU_AND, RAX, 0xFFFF);
-        alu64_ri(e, ALU_ADD, G_CYC, 6);
+        add_cycles(t, 6, 6);
         go_to_eax(t);
         return -1;
     case 0x10: case 0x30: case 0x50: case 0x70: case 0x90: case 0xB0: case 0xD0: case 0xF0: {
@@ -860,28 +919,44 @@ static int translate_one(struct tr *t, uint16_t pc)
         case 0xD0: test8_rr(e, G_NZ, G_NZ); skip = jcc(e, CC_E); break;  /* BNE */
         default: test8_rr(e, G_NZ, G_NZ); skip = jcc(e, CC_NE); break;   /* BEQ */
         }
-        if ((to ^ next) & 0xFF00) {
-            alu64_ri(e, ALU_ADD, G_CYC, 4);
-        } else {
-            alu64_ri(e, ALU_ADD, G_CYC, 3);
-            store64(e, M(G_N, (int32_t)offsetof(nes, cpu.branch_end)), G_CYC);
-        }
+        int same_page = !((to ^ next) & 0xFF00);
+        uint32_t taken = same_page ? 3 : 4, before = t->pending;
         int inside = -1;
         for (int i = 0; i < t->count; i++)
             if (t->pcs[i] == to)
                 inside = i;
-        if (inside >= 0)
+        if (inside >= 0) {
+            /* A loop inside the block: the clock register is set so that the
+             * target's own `pending` is right again, and the room for another
+             * pass through the rest of the block is tested. */
+            uint32_t at_target = t->pending_at[inside];
+            int32_t delta = (int32_t)(before + taken) - (int32_t)at_target;
+            if (delta)
+                alu64_ri(e, ALU_ADD, G_CYC, (uint32_t)delta);
+            if (same_page) {
+                lea64(e, RAX, M(G_CYC, (int32_t)at_target));
+                store64(e, M(G_N, (int32_t)offsetof(nes, cpu.branch_end)), RAX);
+            }
+            check_room(t, inside, at_target, to, at_target);
             jmp_to(e, t->code_at[inside]);
-        else
+        } else {
+            t->pending += taken;
+            flush_cycles(t);
+            if (same_page)
+                store64(e, M(G_N, (int32_t)offsetof(nes, cpu.branch_end)), G_CYC);
             go_to(t, to);
+        }
         patch(e, skip, e->p);
-        alu64_ri(e, ALU_ADD, G_CYC, 2);
+        t->pending = before;
+        /* Only instruction starts must come before the next event: a taken
+         * branch leaves the straight path, and where it goes tests again. */
+        add_cycles(t, 2, 2);
         return 2;
     }
     default:
         return 0; /* BRK, RTI, CLI, SEI, PLP, unofficial opcodes */
     }
-    alu64_ri(e, ALU_ADD, G_CYC, 2);
+    add_cycles(t, 2, 2);
     return 1;
 }
 
@@ -940,29 +1015,38 @@ static const void *translate(struct jit *j, uint16_t start)
     t->e = (struct emit){j->code + j->used, j->code + j->used + JIT_BLOCK_ROOM, 0};
     t->count = 0;
     t->nexits = 0;
+    t->nfixups = 0;
+    t->pending = 0;
     uint16_t pc = start;
+    /* The interpreter tests the clock before every instruction; a block tests
+     * once that all of it ends before the next event (and again after each
+     * call into C and at each loop back). */
+    check_room(t, 0, 0, start, 0);
     for (;;) {
         if (t->count == JIT_BLOCK_MAX) {
             go_to(t, pc);
             break;
         }
         uint8_t *mark = t->e.p;
-        int exits_mark = t->nexits;
+        int exits_mark = t->nexits, fixups_mark = t->nfixups;
+        uint32_t pending_mark = t->pending;
         t->pcs[t->count] = pc;
         t->code_at[t->count] = mark;
-        /* The interpreter's one test per instruction: stop at next_event. */
-        ins(&t->e, 1, 0, 0, RR_CMP, 1, G_LIM, R(G_CYC));
-        exit_later(t, jcc(&t->e, CC_AE), pc);
+        t->pending_at[t->count] = t->pending;
+        t->called = 0;
+        t->instr_max = 0;
         int len = translate_one(t, pc);
         if (len == 0) {
             t->e.p = mark;
             t->nexits = exits_mark;
+            t->nfixups = fixups_mark;
+            t->pending = pending_mark;
             if (t->count == 0)
                 break;
             exit_now(t, pc);
             break;
         }
-        t->count++;
+        t->max_cycles[t->count++] = t->instr_max;
         if (len < 0)
             break;
         pc = (uint16_t)(pc + len);
@@ -970,12 +1054,30 @@ static const void *translate(struct jit *j, uint16_t start)
             exit_now(t, pc);
             break;
         }
+        if (t->called)
+            check_room(t, t->count, t->pending, pc, t->pending);
     }
     const void *entry = NULL;
     if (t->count > 0) {
+        uint32_t max_from[JIT_BLOCK_MAX + 1];
+        max_from[t->count] = 0;
+        for (int i = t->count - 1; i >= 0; i--)
+            max_from[i] = max_from[i + 1] + t->max_cycles[i];
+        for (int i = 0; i < t->nfixups && !t->e.full; i++) {
+            int32_t room = (int32_t)(t->fixups[i].extra + max_from[t->fixups[i].from]);
+            memcpy(t->fixups[i].at, &room, 4);
+        }
         for (int i = 0; i < t->nexits; i++) {
-            patch(&t->e, t->exits[i].at, t->e.p);
-            exit_now(t, t->exits[i].pc);
+            struct emit *e = &t->e;
+            patch(e, t->exits[i].at, e->p);
+            if (t->exits[i].pending)
+                alu64_ri(e, ALU_ADD, G_CYC, t->exits[i].pending);
+            if (t->exits[i].near) {
+                movabs(e, RAX, (uint64_t)(uintptr_t)&j->near_event);
+                store8_imm(e, M(RAX, 0), 1);
+            }
+            store16_imm(e, M(G_N, (int32_t)offsetof(nes, cpu.pc)), t->exits[i].pc);
+            jmp_to(e, j->epilogue);
         }
         if (t->e.full) { /* no room (cannot happen at JIT_BLOCK_MAX): interpret */
             j->status[start - 0x8000] = BLOCK_INTERPRETED;
@@ -1048,6 +1150,7 @@ int jit_run(nes *n, struct jit *j)
     r->c = p & P_C;
     r->p = p & ~(P_N | P_Z | P_C);
     r->nz = ((p & P_Z) ? 0u : 1u) | ((p & P_N) ? 0x100u : 0u);
+    j->near_event = 0;
     j->enter(n, block, r);
     n->cycle = r->cyc;
     n->cpu.a = (uint8_t)r->a;
@@ -1055,7 +1158,7 @@ int jit_run(nes *n, struct jit *j)
     n->cpu.y = (uint8_t)r->y;
     n->cpu.s = (uint8_t)r->s;
     n->cpu.p = (uint8_t)(r->p | r->c | ((r->nz & 0xFF) == 0 ? P_Z : 0) | ((r->nz & 0x180) ? P_N : 0));
-    return n->cycle != start;
+    return (n->cycle != start ? JIT_RAN : 0) | (j->near_event ? JIT_NEAR_EVENT : 0);
 }
 
 #else /* no translation on this host */

@@ -24,9 +24,13 @@ struct jit;
 struct jit *jit_create(const nes *n);
 void jit_free(struct jit *j);
 
-/* Runs translated code from n->cpu.pc until n->cycle >= n->next_event at an
- * instruction boundary or until an instruction that is not translated.
- * Returns 0 when it ran nothing (the caller interprets one instruction). */
+/* Runs translated code from n->cpu.pc until an instruction that is not
+ * translated or until the next event is nearer than the rest of a block.
+ * Returns JIT_RAN when it ran anything, and JIT_NEAR_EVENT in the second case:
+ * the interpreter then runs up to n->next_event (it tests the clock before
+ * every instruction; translated code tests whole blocks). With neither, the
+ * interpreter runs the one instruction at n->cpu.pc. */
+enum { JIT_RAN = 1, JIT_NEAR_EVENT = 2 };
 int jit_run(nes *n, struct jit *j);
 
 #endif

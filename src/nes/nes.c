@@ -223,6 +223,22 @@ void nes_run_frame(nes *n, uint8_t buttons, uint8_t *pixels)
     n->host.pixels = NULL;
 }
 
+void nes_run_cycles(nes *n, uint64_t cycles)
+{
+    uint64_t target = n->cycle + cycles;
+    n->host.pixels = NULL;
+    n->host.stop_at = target;
+    while (n->cycle < target) {
+        nes_schedule(n);
+        if (n->cpu.jammed && n->cycle < n->next_event)
+            n->cycle = n->next_event;
+        else
+            cpu_run(n);
+        at_boundary(n);
+    }
+    n->host.stop_at = 0;
+}
+
 void nes_set_buttons(nes *n, int port, uint8_t buttons)
 {
     n->buttons[port & 1] = buttons;
