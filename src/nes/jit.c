@@ -505,8 +505,12 @@ static int read_operand(struct tr *t, uint16_t pc, int mode)
             lea32(e, RAX, M(index, abs));
             alu_ri(e, ALU_AND, RAX, 0x7FF);
             load8(e, RCX, MX(G_N, RAX, 0, RAM_AT(0)));
-        } else if (abs >= 0x8000 && abs <= 0xFF00) {
+        } else if (abs >= 0x8000) {
             lea32(e, RAX, M(index, abs));
+            if (abs > 0xFF00) { /* a table at the top of ROM: past $FFFF is RAM, the interpreter's */
+                alu_ri(e, ALU_CMP, RAX, 0x10000);
+                exit_later(t, jcc(e, CC_AE), pc);
+            }
             movabs(e, RDX, (uint64_t)(uintptr_t)rom);
             load8(e, RCX, MX(RDX, RAX, 0, 0));
         } else if (abs >= 0x2000 && abs <= 0x7F00) { /* I/O (a joypad read loop): the page cross is in the call */
