@@ -24,6 +24,22 @@
 #include "testlib.h"
 #include "nrom_testlib.h"
 
+/* Under the sanitizers (ten to twenty times slower) a quarter of the work:
+ * the paths run are the same, memory errors show as well. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_JIT_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_JIT_SANITIZED 1
+#endif
+#ifdef TEST_JIT_SANITIZED
+#define SCALE(n) ((n) / 4)
+#else
+#define SCALE(n) (n)
+#endif
+
 /* Start on the title (game mode 0), else a random pad held for 8 frames
  * (right more often than not, so that Mario meets enemies and dies). */
 static uint8_t random_pad(rng *r, int frame, uint8_t mode, uint8_t *held)
@@ -124,13 +140,13 @@ static void compare_game(const char *rom_name, int frames)
     CHECK(snap_taken);
     CHECK(restarts >= 1);
 
-    compare_chunks(jit, interp, &r, 20000, 200, rom_name);
+    compare_chunks(jit, interp, &r, SCALE(20000), 200, rom_name);
 
     /* One instruction at a time from power-on (the title runs its loops). */
     nes_power(jit);
     nes_power(interp);
     char la[160], lb[160];
-    for (int i = 0; i < 60000; i++) {
+    for (int i = 0; i < SCALE(60000); i++) {
         nes_set_buttons(jit, 0, (i / 5000) % 2 ? NES_START : 0);
         nes_set_buttons(interp, 0, (i / 5000) % 2 ? NES_START : 0);
         nes_trace_step(jit, la, sizeof la);
@@ -234,7 +250,7 @@ static void compare_random_programs(int programs)
 #endif
         nes_set_translation(interp, 0);
         char la[160], lb[160];
-        for (int i = 0; i < 3000; i++, steps++) {
+        for (int i = 0; i < SCALE(3000); i++, steps++) {
             nes_trace_step(jit, la, sizeof la);
             nes_trace_step(interp, lb, sizeof lb);
             if (strcmp(la, lb) != 0) {
@@ -243,7 +259,7 @@ static void compare_random_programs(int programs)
                 break;
             }
         }
-        compare_chunks(jit, interp, &r, 1000, 300, "random program");
+        compare_chunks(jit, interp, &r, SCALE(1000), 300, "random program");
         for (int f = 0; f < 6 && !testlib_failures; f++) {
             uint8_t pad = (uint8_t)rng_u32(&r);
             nes_run_frame(jit, pad, NULL);
@@ -270,7 +286,7 @@ static void compare_random_programs(int programs)
 int main(void)
 {
     compare_directed_program();
-    compare_random_programs(300);
+    compare_random_programs(SCALE(300));
     compare_game("super-mario-bros.nes", 6000);
     compare_game("super-mario-bros-lost-levels.nes", 6000);
     return testlib_finish("test_jit");

@@ -38,6 +38,7 @@ enum { RR_ADD = 0x01, RR_OR = 0x09, RR_AND = 0x21, RR_SUB = 0x29, RR_XOR = 0x31,
 #define JIT_BLOCK_MAX 48        /* guest instructions per block */
 #define JIT_BLOCK_ROOM 16384    /* host bytes a block may take at most */
 #define JIT_EXITS (JIT_BLOCK_MAX * 6)
+#define JIT_CHAINS 16384        /* jumps through the block table waiting for their target */
 
 struct jit_regs {
     uint64_t cyc, limit;
@@ -55,6 +56,12 @@ struct jit {
     const void *block[0x8000];   /* entry of the block at each CPU address $8000-$FFFF */
     uint8_t status[0x8000];      /* BLOCK_* */
     uint8_t rom[0x10000];        /* the CPU address space $8000-$FFFF as mapped */
+    /* Jumps to a block not yet translated go through `block`; each is listed
+     * under its target and turned into a direct jump once the target exists. */
+    uint8_t *chain_site[JIT_CHAINS];
+    int32_t chain_next[JIT_CHAINS];
+    int32_t chain_head[0x8000];  /* -1: none */
+    int nchains;
     struct jit_regs regs;
     uint8_t near_event;          /* set by an exit for lack of room before the next event */
 };
@@ -275,6 +282,9 @@ struct tr {
     int nexits;
     struct room_fixup fixups[JIT_BLOCK_MAX * 2 + 2];
     int nfixups;
+    uint8_t *chain_site[JIT_BLOCK_MAX + 1];
+    uint16_t chain_to[JIT_BLOCK_MAX + 1];
+    int nchains;
 };
 
 /* A jump (already emitted, rel32 at `at`) to a stub that leaves at guest address pc. */
@@ -339,6 +349,10 @@ static void go_to(struct tr *t, uint16_t to)
     if (t->j->status[to - 0x8000] == BLOCK_TRANSLATED) {
         jmp_to(e, t->j->block[to - 0x8000]);
         return;
+    }
+    if (t->nchains < JIT_BLOCK_MAX + 1) {
+        t->chain_site[t->nchains] = e->p;
+        t->chain_to[t->nchains++] = to;
     }
     movabs(e, RAX, (uint64_t)(uintptr_t)&t->j->block[to - 0x8000]);
     load64(e, RAX, M(RAX, 0));
@@ -1004,6 +1018,8 @@ static void flush(struct jit *j)
 {
     memset(j->block, 0, sizeof j->block);
     memset(j->status, 0, sizeof j->status);
+    memset(j->chain_head, 0xFF, sizeof j->chain_head);
+    j->nchains = 0;
     j->used = j->blocks_from;
 }
 
@@ -1020,6 +1036,7 @@ static const void *translate(struct jit *j, uint16_t start)
     t->count = 0;
     t->nexits = 0;
     t->nfixups = 0;
+    t->nchains = 0;
     t->pending = 0;
     uint16_t pc = start;
     /* The interpreter tests the clock before every instruction; a block tests
@@ -1092,6 +1109,18 @@ static const void *translate(struct jit *j, uint16_t start)
         j->used = (size_t)(t->e.p - j->code + 15) & ~(size_t)15;
         j->block[start - 0x8000] = entry;
         j->status[start - 0x8000] = BLOCK_TRANSLATED;
+        for (int i = 0; i < t->nchains && j->nchains < JIT_CHAINS; i++) {
+            int k = j->nchains++;
+            j->chain_site[k] = t->chain_site[i];
+            j->chain_next[k] = j->chain_head[t->chain_to[i] - 0x8000];
+            j->chain_head[t->chain_to[i] - 0x8000] = k;
+        }
+        /* the jumps that waited for this block go straight to it now */
+        for (int k = j->chain_head[start - 0x8000]; k >= 0; k = j->chain_next[k]) {
+            struct emit site = {j->chain_site[k], j->chain_site[k] + 5, 0};
+            jmp_to(&site, entry);
+        }
+        j->chain_head[start - 0x8000] = -1;
     } else {
         j->status[start - 0x8000] = BLOCK_INTERPRETED;
     }
@@ -1118,6 +1147,7 @@ struct jit *jit_create(const nes *n)
     for (unsigned a = 0x8000; a < 0x10000; a++)
         j->rom[a] = n->host.prg[(a >> 13) & 3][a & 0x1FFF];
     emit_entry_exit(j);
+    flush(j);
     return j;
 }
 
