@@ -1,16 +1,21 @@
 /* jit.c: 6502 -> x86-64 translation of fixed PRG ROM code (see jit.h).
  *
  * A block is the straight-line code from one guest address up to an
- * unconditional jump, JSR, RTS or an instruction left to the interpreter.
- * Before each instruction the block compares the clock with next_event, as
- * the interpreter does, so events, interrupts and single-stepping see the
- * same instruction boundaries. Cycles are added at the end of each
- * instruction; an instruction that finds its operand outside RAM and ROM at
- * run time (an indexed or indirect access to I/O) leaves before it has
- * changed anything, and the interpreter runs it.
+ * unconditional jump, JSR, RTS or an instruction left to the interpreter
+ * (conditional branches leave it when taken, or loop inside it). The
+ * interpreter tests the clock against next_event before every instruction;
+ * a block tests once, on entry, that all of its instructions would start
+ * before the event, and again after each call into C (a register write can
+ * move the event) and at each loop back. Where it cannot, the interpreter
+ * runs up to the event, so events, interrupts and single-stepping see the
+ * same instruction boundaries. Cycles are summed at translation time and
+ * added to the clock register only where something reads it. An instruction
+ * that finds its operand outside RAM and ROM at run time (an indirect access
+ * to I/O) leaves before it has changed anything, and the interpreter runs it.
  *
  * Guest state in host registers while translated code runs:
- *   rbx the nes, r12 the clock (cycle at the start of the instruction),
+ *   rbx the nes, r12 the clock (behind by the cycles summed since the last
+ *   update: `pending` in the translator),
  *   r13 next_event, r14d A, r15d X, ebp Y, r8d the lazy N/Z value (as in
  *   cpu.c: Z when its low byte is 0, N when bit 7 or 8 is set), r9d the carry
  *   (0 or 1), r10d S, r11d the other status bits (V, D, I, B, U).
