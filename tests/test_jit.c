@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nes/jit.h"
+#include "nes/nes_internal.h"
 #include "smbrl/nes.h"
 #include "smbrl/rng.h"
 #include "testlib.h"
@@ -221,6 +223,56 @@ static void compare_directed_program(void)
     cart_free(&c);
 }
 
+/* A code buffer so small that it fills every few frames: every block is then
+ * dropped and translated again, with jumps between blocks patched anew. */
+static void compare_small_code_buffer(void)
+{
+    char path[1024], err[256];
+    testlib_data_path("SMBRL_ROM_DIR", "super-mario-bros.nes", path, sizeof path);
+    cart c = {0};
+    if (cart_load_file(&c, path, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        testlib_failures++;
+        return;
+    }
+    nes *jit = nes_create(&c, err, sizeof err), *interp = nes_create(&c, err, sizeof err);
+    if (!jit || !interp || !jit->host.jit) {
+#if defined(__x86_64__) && defined(__linux__)
+        CHECK(jit && interp && jit->host.jit);
+#endif
+        nes_free(jit);
+        nes_free(interp);
+        cart_free(&c);
+        return;
+    }
+    jit_limit_code(jit->host.jit, 96 * 1024);
+    nes_set_translation(interp, 0);
+    size_t size = nes_state_size();
+    uint8_t *sa = malloc(size), *sb = malloc(size);
+    rng r;
+    rng_seed(&r, 3);
+    uint8_t held = 0;
+    for (int f = 0; f < SCALE(2000); f++) {
+        uint8_t pad = random_pad(&r, f, nes_ram(jit)[0x770], &held);
+        nes_run_frame(jit, pad, NULL);
+        nes_run_frame(interp, pad, NULL);
+        nes_save(jit, sa);
+        nes_save(interp, sb);
+        if (memcmp(sa, sb, size) != 0) {
+            fprintf(stderr, "small code buffer: states differ after frame %d\n", f);
+            testlib_failures++;
+            break;
+        }
+    }
+    printf("small code buffer: %u flushes\n", jit_flushes(jit->host.jit));
+    CHECK(jit_flushes(jit->host.jit) >= 3);
+    free(sa);
+    free(sb);
+    nes_free(jit);
+    nes_free(interp);
+    cart_free(&c);
+}
+
 static void compare_random_programs(int programs)
 {
     static uint8_t img[NROM_IMAGE];
@@ -287,6 +339,7 @@ int main(void)
 {
     compare_directed_program();
     compare_random_programs(SCALE(300));
+    compare_small_code_buffer();
     compare_game("super-mario-bros.nes", 6000);
     compare_game("super-mario-bros-lost-levels.nes", 6000);
     return testlib_finish("test_jit");

@@ -56,6 +56,8 @@ struct jit {
     uint8_t *code;
     size_t used;          /* bytes of `code` in use */
     size_t blocks_from;   /* where blocks begin (after the entry and exit code) */
+    size_t limit;         /* bytes of `code` blocks may fill before all are dropped */
+    unsigned flushes;
     void (*enter)(nes *n, const void *block, struct jit_regs *r);
     const uint8_t *epilogue;
     const void *block[0x8000];   /* entry of the block at each CPU address $8000-$FFFF */
@@ -1031,8 +1033,10 @@ static void flush(struct jit *j)
 /* Translates the block at pc; NULL when its first instruction is the interpreter's. */
 static const void *translate(struct jit *j, uint16_t start)
 {
-    if (j->used + JIT_BLOCK_ROOM > JIT_CODE_SIZE)
+    if (j->used + JIT_BLOCK_ROOM > j->limit) {
         flush(j);
+        j->flushes++;
+    }
     struct tr *t = malloc(sizeof *t);
     if (!t)
         return NULL;
@@ -1152,9 +1156,18 @@ struct jit *jit_create(const nes *n)
     for (unsigned a = 0x8000; a < 0x10000; a++)
         j->rom[a] = n->host.prg[(a >> 13) & 3][a & 0x1FFF];
     emit_entry_exit(j);
+    j->limit = JIT_CODE_SIZE;
     flush(j);
     return j;
 }
+
+void jit_limit_code(struct jit *j, size_t bytes)
+{
+    size_t least = j->blocks_from + 2 * JIT_BLOCK_ROOM;
+    j->limit = bytes < least ? least : bytes > JIT_CODE_SIZE ? JIT_CODE_SIZE : bytes;
+}
+
+unsigned jit_flushes(const struct jit *j) { return j->flushes; }
 
 void jit_free(struct jit *j)
 {
@@ -1209,6 +1222,18 @@ struct jit *jit_create(const nes *n)
 }
 
 void jit_free(struct jit *j) { (void)j; }
+
+void jit_limit_code(struct jit *j, size_t bytes)
+{
+    (void)j;
+    (void)bytes;
+}
+
+unsigned jit_flushes(const struct jit *j)
+{
+    (void)j;
+    return 0;
+}
 
 int jit_run(nes *n, struct jit *j)
 {

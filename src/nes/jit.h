@@ -33,4 +33,9 @@ void jit_free(struct jit *j);
 enum { JIT_RAN = 1, JIT_NEAR_EVENT = 2 };
 int jit_run(nes *n, struct jit *j);
 
+/* Tests: a smaller code buffer (all blocks are dropped whenever it fills),
+ * and how many times it has filled. */
+void jit_limit_code(struct jit *j, size_t bytes);
+unsigned jit_flushes(const struct jit *j);
+
 #endif
