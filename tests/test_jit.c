@@ -53,12 +53,31 @@ static uint8_t random_pad(rng *r, int frame, uint8_t mode, uint8_t *held)
     return *held;
 }
 
+/* Whether the two machines are in the same state (the whole save state);
+ * when not, says where, after which `unit` `step` of `what`, and fails. */
+static int same_state(nes *a, nes *b, const char *what, const char *unit, long step)
+{
+    size_t size = nes_state_size();
+    uint8_t *sa = malloc(size), *sb = malloc(size);
+    nes_save(a, sa);
+    nes_save(b, sb);
+    int same = memcmp(sa, sb, size) == 0;
+    if (!same) {
+        size_t i = 0;
+        while (sa[i] == sb[i])
+            i++;
+        fprintf(stderr, "%s: states differ after %s %ld at byte %zu\n", what, unit, step, i);
+        testlib_failures++;
+    }
+    free(sa);
+    free(sb);
+    return same;
+}
+
 /* Runs both in chunks of random length (stopping anywhere in a block, the way
  * an event does), comparing the whole state after each. */
 static void compare_chunks(nes *jit, nes *interp, rng *r, int chunks, uint32_t longest, const char *what)
 {
-    size_t size = nes_state_size();
-    uint8_t *sa = malloc(size), *sb = malloc(size);
     for (int i = 0; i < chunks; i++) {
         uint8_t pad = (uint8_t)rng_u32(r);
         nes_set_buttons(jit, 0, pad);
@@ -66,42 +85,49 @@ static void compare_chunks(nes *jit, nes *interp, rng *r, int chunks, uint32_t l
         uint64_t cycles = 1 + rng_u32(r) % longest;
         nes_run_cycles(jit, cycles);
         nes_run_cycles(interp, cycles);
-        nes_save(jit, sa);
-        nes_save(interp, sb);
-        if (memcmp(sa, sb, size) != 0) {
-            size_t k = 0;
-            while (sa[k] == sb[k])
-                k++;
-            fprintf(stderr, "%s: states differ after chunk %d (%llu cycles) at byte %zu\n", what, i,
-                    (unsigned long long)cycles, k);
-            testlib_failures++;
+        if (!same_state(jit, interp, what, "random stop", i))
             break;
-        }
     }
-    free(sa);
-    free(sb);
+}
+
+/* Loads a ROM of SMBRL_ROM_DIR (skips the test without it) and powers on two
+ * emulators with it, *jit translating (where this host can) and *interp not.
+ * Returns 0 (a failed check) when either cannot be had. */
+static int open_pair(const char *rom_name, cart *c, nes **jit, nes **interp)
+{
+    char path[1024], err[256];
+    testlib_data_path("SMBRL_ROM_DIR", rom_name, path, sizeof path);
+    *jit = *interp = NULL;
+    if (cart_load_file(c, path, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        testlib_failures++;
+        return 0;
+    }
+    *jit = nes_create(c, err, sizeof err);
+    *interp = nes_create(c, err, sizeof err);
+    int translating = *jit && nes_set_translation(*jit, 1);
+#if defined(__x86_64__) && defined(__linux__)
+    CHECK(translating);
+#endif
+    if (*interp)
+        nes_set_translation(*interp, 0);
+    if (!*jit || !*interp || !translating) {
+        CHECK(*jit && *interp);
+        nes_free(*jit);
+        nes_free(*interp);
+        cart_free(c);
+        return 0;
+    }
+    return 1;
 }
 
 static void compare_game(const char *rom_name, int frames)
 {
-    char path[1024], err[256];
-    testlib_data_path("SMBRL_ROM_DIR", rom_name, path, sizeof path);
     cart c = {0};
-    if (cart_load_file(&c, path, err, sizeof err) < 0) {
-        fprintf(stderr, "%s\n", err);
-        testlib_failures++;
+    nes *jit, *interp;
+    if (!open_pair(rom_name, &c, &jit, &interp))
         return;
-    }
-    nes *jit = nes_create(&c, err, sizeof err), *interp = nes_create(&c, err, sizeof err);
-    CHECK(jit && interp);
-    if (!jit || !interp)
-        return;
-#if defined(__x86_64__) && defined(__linux__)
-    CHECK_EQ_INT(nes_set_translation(jit, 1), 1);
-#endif
-    CHECK_EQ_INT(nes_set_translation(interp, 0), 0);
-    size_t size = nes_state_size();
-    uint8_t *sa = malloc(size), *sb = malloc(size), *snap = malloc(size);
+    uint8_t *snap = malloc(nes_state_size());
     uint8_t *pa = malloc(NES_WIDTH * NES_HEIGHT), *pb = malloc(NES_WIDTH * NES_HEIGHT);
     rng r;
     rng_seed(&r, 11);
@@ -112,16 +138,8 @@ static void compare_game(const char *rom_name, int frames)
         int render = f % 3 == 0;
         nes_run_frame(jit, pad, render ? pa : NULL);
         nes_run_frame(interp, pad, render ? pb : NULL);
-        nes_save(jit, sa);
-        nes_save(interp, sb);
-        if (memcmp(sa, sb, size) != 0) {
-            size_t i = 0;
-            while (sa[i] == sb[i])
-                i++;
-            fprintf(stderr, "%s: states differ after frame %d at byte %zu\n", rom_name, f, i);
-            testlib_failures++;
+        if (!same_state(jit, interp, rom_name, "frame", f))
             break;
-        }
         if (render && memcmp(pa, pb, NES_WIDTH * NES_HEIGHT) != 0) {
             fprintf(stderr, "%s: pictures differ at frame %d\n", rom_name, f);
             testlib_failures++;
@@ -130,7 +148,7 @@ static void compare_game(const char *rom_name, int frames)
         /* In play (game mode 1) the first time: the snapshot that game overs return to. */
         uint8_t mode = nes_ram(jit)[0x770];
         if (mode == 1 && !snap_taken) {
-            memcpy(snap, sa, size);
+            nes_save(jit, snap);
             snap_taken = 1;
         } else if (snap_taken && mode != 1 && f % 7 == 0) {
             CHECK_EQ_INT(nes_load(jit, snap), 0);
@@ -159,8 +177,6 @@ static void compare_game(const char *rom_name, int frames)
             break;
         }
     }
-    free(sa);
-    free(sb);
     free(snap);
     free(pa);
     free(pb);
@@ -227,28 +243,11 @@ static void compare_directed_program(void)
  * dropped and translated again, with jumps between blocks patched anew. */
 static void compare_small_code_buffer(void)
 {
-    char path[1024], err[256];
-    testlib_data_path("SMBRL_ROM_DIR", "super-mario-bros.nes", path, sizeof path);
     cart c = {0};
-    if (cart_load_file(&c, path, err, sizeof err) < 0) {
-        fprintf(stderr, "%s\n", err);
-        testlib_failures++;
+    nes *jit, *interp;
+    if (!open_pair("super-mario-bros.nes", &c, &jit, &interp))
         return;
-    }
-    nes *jit = nes_create(&c, err, sizeof err), *interp = nes_create(&c, err, sizeof err);
-    if (!jit || !interp || !jit->host.jit) {
-#if defined(__x86_64__) && defined(__linux__)
-        CHECK(jit && interp && jit->host.jit);
-#endif
-        nes_free(jit);
-        nes_free(interp);
-        cart_free(&c);
-        return;
-    }
     jit_limit_code(jit->host.jit, 96 * 1024);
-    nes_set_translation(interp, 0);
-    size_t size = nes_state_size();
-    uint8_t *sa = malloc(size), *sb = malloc(size);
     rng r;
     rng_seed(&r, 3);
     uint8_t held = 0;
@@ -256,18 +255,11 @@ static void compare_small_code_buffer(void)
         uint8_t pad = random_pad(&r, f, nes_ram(jit)[0x770], &held);
         nes_run_frame(jit, pad, NULL);
         nes_run_frame(interp, pad, NULL);
-        nes_save(jit, sa);
-        nes_save(interp, sb);
-        if (memcmp(sa, sb, size) != 0) {
-            fprintf(stderr, "small code buffer: states differ after frame %d\n", f);
-            testlib_failures++;
+        if (!same_state(jit, interp, "small code buffer", "frame", f))
             break;
-        }
     }
     printf("small code buffer: %u flushes\n", jit_flushes(jit->host.jit));
     CHECK(jit_flushes(jit->host.jit) >= 3);
-    free(sa);
-    free(sb);
     nes_free(jit);
     nes_free(interp);
     cart_free(&c);
@@ -278,8 +270,6 @@ static void compare_random_programs(int programs)
     static uint8_t img[NROM_IMAGE];
     rng r;
     rng_seed(&r, 2026);
-    size_t size = nes_state_size();
-    uint8_t *sa = malloc(size), *sb = malloc(size);
     long steps = 0;
     for (int k = 0; k < programs && !testlib_failures; k++) {
         uint8_t *prg = nrom_image(img);
@@ -316,23 +306,15 @@ static void compare_random_programs(int programs)
             uint8_t pad = (uint8_t)rng_u32(&r);
             nes_run_frame(jit, pad, NULL);
             nes_run_frame(interp, pad, NULL);
-            nes_save(jit, sa);
-            nes_save(interp, sb);
-            if (memcmp(sa, sb, size) != 0) {
-                size_t i = 0;
-                while (sa[i] == sb[i])
-                    i++;
-                fprintf(stderr, "program %d: states differ after frame %d at byte %zu\n", k, f, i);
-                testlib_failures++;
-            }
+            char what[32];
+            snprintf(what, sizeof what, "random program %d", k);
+            same_state(jit, interp, what, "frame", f);
         }
         nes_free(jit);
         nes_free(interp);
         cart_free(&c);
     }
     printf("random programs: %d, %ld instructions compared one by one\n", programs, steps);
-    free(sa);
-    free(sb);
 }
 
 int main(void)

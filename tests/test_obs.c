@@ -271,24 +271,30 @@ static void test_skip_matches_full_render(int k, int max_pool)
 /* Rendering only what is shown (skipped frames dark, hidden frames replayed)
  * against the slow reference that renders every frame: the full game, where
  * deaths bring hidden frames, until game over. */
-static void test_fast_vs_render_all(int max_pool)
+/* Two environments on config c, e[0] as it runs normally and e[1] rendering
+ * every frame (render_all), both reset. */
+static void create_fast_and_render_all(env *e[2], env_config c, uint8_t (*o)[ENV_OBS_SIZE])
 {
-    env *e[2];
     for (int i = 0; i < 2; i++) {
-        env_config c;
-        env_config_default(&c);
-        c.task = "SuperMarioBros-v0";
-        c.max_pool = max_pool;
         c.render_all = i;
         char err[256];
         if (env_create(&e[i], &c, getenv("SMBRL_ROM_DIR"), err, sizeof err) < 0) {
             fprintf(stderr, "%s\n", err);
             exit(1);
         }
+        env_reset(e[i], o[i], NULL);
     }
+}
+
+static void test_fast_vs_render_all(int max_pool)
+{
+    env *e[2];
+    env_config c;
+    env_config_default(&c);
+    c.task = "SuperMarioBros-v0";
+    c.max_pool = max_pool;
     static uint8_t o[2][ENV_OBS_SIZE];
-    env_reset(e[0], o[0], NULL);
-    env_reset(e[1], o[1], NULL);
+    create_fast_and_render_all(e, c, o);
     char err[160];
     int d[2] = {0, 0}, steps = 0, bad = 0, hidden = 0;
     while (!d[0] && steps < 3000) {
@@ -323,22 +329,13 @@ static void test_fast_vs_render_all(int max_pool)
 static void test_sticky_early_ends(int max_pool)
 {
     env *e[2];
-    for (int i = 0; i < 2; i++) {
-        env_config c;
-        env_config_default(&c);
-        c.sticky_p = 0.5f;
-        c.seed = 5;
-        c.max_pool = max_pool;
-        c.render_all = i;
-        char err[256];
-        if (env_create(&e[i], &c, getenv("SMBRL_ROM_DIR"), err, sizeof err) < 0) {
-            fprintf(stderr, "%s\n", err);
-            exit(1);
-        }
-    }
+    env_config c;
+    env_config_default(&c);
+    c.sticky_p = 0.5f;
+    c.seed = 5;
+    c.max_pool = max_pool;
     static uint8_t o[2][ENV_OBS_SIZE];
-    env_reset(e[0], o[0], NULL);
-    env_reset(e[1], o[1], NULL);
+    create_fast_and_render_all(e, c, o);
     rng r;
     rng_seed(&r, 17);
     char err[160];

@@ -207,19 +207,25 @@ static void at_boundary(nes *n)
     cpu_check_interrupts(n);
 }
 
+/* Runs the CPU to the scheduler's next event (a jammed CPU just waits for
+ * it) and handles what is due there. */
+static void run_to_event(nes *n)
+{
+    nes_schedule(n);
+    if (n->cpu.jammed && n->cycle < n->next_event)
+        n->cycle = n->next_event;
+    else
+        cpu_run(n);
+    at_boundary(n);
+}
+
 void nes_run_frame(nes *n, uint8_t buttons, uint8_t *pixels)
 {
     n->buttons[0] = buttons;
     n->host.pixels = pixels;
     uint64_t frames = n->ppu.frames;
-    while (n->ppu.frames == frames) {
-        nes_schedule(n);
-        if (n->cpu.jammed && n->cycle < n->next_event)
-            n->cycle = n->next_event;
-        else
-            cpu_run(n);
-        at_boundary(n);
-    }
+    while (n->ppu.frames == frames)
+        run_to_event(n);
     n->host.pixels = NULL;
 }
 
@@ -228,14 +234,8 @@ void nes_run_cycles(nes *n, uint64_t cycles)
     uint64_t target = n->cycle + cycles;
     n->host.pixels = NULL;
     n->host.stop_at = target;
-    while (n->cycle < target) {
-        nes_schedule(n);
-        if (n->cpu.jammed && n->cycle < n->next_event)
-            n->cycle = n->next_event;
-        else
-            cpu_run(n);
-        at_boundary(n);
-    }
+    while (n->cycle < target)
+        run_to_event(n);
     n->host.stop_at = 0;
 }
 
