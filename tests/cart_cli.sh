@@ -139,6 +139,14 @@ rom)
     # (seed 1 at frame ~2,160), and play goes on from 1-1 after it.
     run 0 bench emu --rom "$rom" --frames 3000 --repeats 1 --json
     json_check "d['frames_per_s_rendered'] > 0 and d['frames_per_s_skipped'] > 0 and d['restarts'] >= 2"
+    # It says which way the CPU ran: translated on x86-64 Linux, unless SMBRL_JIT=0.
+    if [ "$(uname -m)" = x86_64 ] && [ "$(uname -s)" = Linux ]; then
+        json_check "d['cpu'] == 'translated'"
+    fi
+    export SMBRL_JIT=0
+    run 0 bench emu --rom "$rom" --frames 500 --repeats 1 --json
+    unset SMBRL_JIT
+    json_check "d['cpu'] == 'interpreted' and d['frames_per_s_skipped'] > 0"
     run 0 rom list "$dir"
     grep -q "^super-mario-bros.nes *yes *Super Mario Bros. (World)" "$work/out" ||
         fail "rom list lacks SMB as runnable: $(cat "$work/out")"

@@ -59,6 +59,7 @@ void nes_copy(nes *dst, const nes *src);
  * off). It changes nothing observable, only speed; turning it off runs the
  * interpreters alone. Returns whether translation is now on. */
 int nes_set_translation(nes *n, int enabled);
+int nes_translating(const nes *n);
 
 /* Memory access for the environment: the 2 KiB of internal RAM, and reads of the
  * CPU address space without side effects. */

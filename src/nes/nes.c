@@ -312,6 +312,8 @@ int nes_set_translation(nes *n, int enabled)
     return n->host.jit != NULL;
 }
 
+int nes_translating(const nes *n) { return n->host.jit != NULL; }
+
 size_t nes_state_size(void) { return offsetof(nes, host); }
 
 void nes_save(const nes *n, void *buf) { memcpy(buf, n, offsetof(nes, host)); }
