@@ -56,6 +56,9 @@ rom)
     expect_out '"steps_per_s": '
     expect_out '"steps_per_s_threads": '
     expect_out '"steps_per_cpu_s": '
+    if [ "$(uname -m)" = x86_64 ] && [ "$(uname -s)" = Linux ]; then
+        expect_out '"cpu": "translated"'
+    fi
     ;;
 *)
     echo "unknown case $case_name" >&2

@@ -90,7 +90,8 @@ int bench_env(int argc, char **argv)
                    "                 rendering); obs_us is then the cost of one grid\n"
                    "  --json         one JSON object: steps_per_s (one core, wall clock), steps_per_cpu_s\n"
                    "                 (one core, per second of its CPU time: steadier on a shared machine),\n"
-                   "                 steps_per_s_threads, threads, frames_per_s_one_core, reset_us, obs_us\n");
+                   "                 steps_per_s_threads, threads, frames_per_s_one_core, reset_us, obs_us,\n"
+                   "                 obs, cpu (translated or interpreted: see smbrl bench emu)\n");
             return 0;
         } else if ((!strcmp(argv[i], "--rom-dir") || !strcmp(argv[i], "--rom")) && i + 1 < argc) {
             rom = argv[++i];
@@ -191,6 +192,7 @@ int bench_env(int argc, char **argv)
             env_obs_process(&tab, env_frame(e), NULL, small);
     }
     double obs_us = (cpu_s() - t0) / nr * 1e6;
+    const char *cpu = nes_translating(env_nes(e)) ? "translated" : "interpreted";
     env_free(e);
     free(obs);
     free(small);
@@ -199,9 +201,9 @@ int bench_env(int argc, char **argv)
     if (json) {
         printf("{\"steps_per_s\": %.0f, \"steps_per_cpu_s\": %.0f, \"steps_per_s_threads\": %.0f, "
                "\"threads\": %d, \"frames_per_s_one_core\": %.0f, \"reset_us\": %.2f, \"obs_us\": %.2f, "
-               "\"obs\": \"%s\"}\n",
+               "\"obs\": \"%s\", \"cpu\": \"%s\"}\n",
                s1, s1_cpu, multi_med, threads > 1 ? threads : 1, s1 * 4, reset_us, obs_us,
-               env_obs_kind_name(obs_kind));
+               env_obs_kind_name(obs_kind), cpu);
     } else {
         if (obs_kind == ENV_OBS_TILES)
             printf("environment speed: %s, frame skip 4, 13x16 tile grid stack of 4 (no rendering), "
@@ -221,7 +223,7 @@ int bench_env(int argc, char **argv)
         printf("  %-34s %12.2f\n",
                obs_kind == ENV_OBS_TILES ? "tile grid from RAM, CPU us" : "gray + resize of one frame, CPU us",
                obs_us);
-        printf("(%d steps x %d runs, median)\n", steps, repeats);
+        printf("(%d steps x %d runs, median; emulated CPU %s)\n", steps, repeats, cpu);
     }
     return 0;
 }
