@@ -71,6 +71,7 @@ struct jit {
     int nchains;
     struct jit_regs regs;
     uint8_t near_event;          /* set by an exit for lack of room before the next event */
+    uint8_t stuck;               /* the code buffer could not be made executable again */
 };
 
 /* ---- The encoder: just the x86-64 forms the translator uses. ---- */
@@ -1147,7 +1148,10 @@ struct jit *jit_create(const nes *n)
     struct jit *j = calloc(1, sizeof *j);
     if (!j)
         return NULL;
-    void *code = mmap(NULL, JIT_CODE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    /* Never writable and executable at once: writable while a block is
+     * translated, executable otherwise. A system that refuses executable
+     * memory gets the interpreters. */
+    void *code = mmap(NULL, JIT_CODE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (code == MAP_FAILED) {
         free(j);
         return NULL;
@@ -1158,6 +1162,11 @@ struct jit *jit_create(const nes *n)
     emit_entry_exit(j);
     j->limit = JIT_CODE_SIZE;
     flush(j);
+    if (mprotect(code, JIT_CODE_SIZE, PROT_READ | PROT_EXEC) != 0) {
+        munmap(code, JIT_CODE_SIZE);
+        free(j);
+        return NULL;
+    }
     return j;
 }
 
@@ -1184,9 +1193,19 @@ int jit_run(nes *n, struct jit *j)
         return 0;
     const void *block = j->block[pc - 0x8000];
     if (!block) {
-        if (j->status[pc - 0x8000] != BLOCK_UNTRIED)
+        if (j->status[pc - 0x8000] != BLOCK_UNTRIED || j->stuck)
             return 0;
+        if (mprotect(j->code, JIT_CODE_SIZE, PROT_READ | PROT_WRITE) != 0) {
+            j->status[pc - 0x8000] = BLOCK_INTERPRETED;
+            return 0;
+        }
         block = translate(j, pc);
+        if (mprotect(j->code, JIT_CODE_SIZE, PROT_READ | PROT_EXEC) != 0) {
+            /* the code cannot run again: from now on the interpreters run everything */
+            j->stuck = 1;
+            memset(j->block, 0, sizeof j->block);
+            return 0;
+        }
         if (!block)
             return 0;
     }
