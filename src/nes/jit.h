@@ -7,9 +7,10 @@
  *
  * It is an accelerator beside cpu.c, never a replacement: it translates only
  * what it can do with the interpreters' exact bus cycles (official opcodes,
- * RAM and ROM accesses, absolute I/O accesses through the same bus functions)
- * and leaves the rest (BRK, RTI, CLI, SEI, PLP, unofficial opcodes, indexed
- * I/O, the interpreters' idle-loop shortcuts) to the interpreter, one
+ * RAM and ROM accesses, I/O reads and absolute I/O writes through the same
+ * bus functions) and leaves the rest (BRK, RTI, CLI, SEI, PLP, unofficial
+ * opcodes, indexed stores and read-modify-writes in I/O space, the
+ * interpreters' idle- and polling-loop shortcuts) to the interpreter, one
  * instruction at a time. Host state: one `struct jit` per emulator, with its
  * own code buffer, derived from the cart alone, never saved. */
 #ifndef SMBRL_NES_JIT_H
