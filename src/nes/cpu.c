@@ -529,10 +529,10 @@ static void interpret_one(nes *n)
 
 void cpu_run(nes *n)
 {
-    struct bus_map map = {.prg = {NULL}};
-    struct bus bus = {.map = &map};
-    bus_load(n, &bus);
     if (!n->host.jit) {
+        struct bus_map map = {.prg = {NULL}};
+        struct bus bus = {.map = &map};
+        bus_load(n, &bus);
         int rom = rom_code(n->cpu.pc, &bus);
         /* Each interpreter runs its first instruction unconditionally (the caller
          * runs at least one) and hands over only before a later one. */
