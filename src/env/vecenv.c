@@ -4,8 +4,12 @@
  *
  * Env i always gets the same seed and the same slot, and envs share nothing
  * mutable, so results do not depend on the batch size or the thread count.
- * Worker t owns the contiguous range [t*n/T, (t+1)*n/T); the caller is worker 0. */
+ * Worker t owns the contiguous range [t*n/T, (t+1)*n/T) (the caller is worker
+ * 0) and runs it first; then it takes envs not yet claimed from the others'
+ * ranges, from their ends, so that a worker whose envs had short steps helps
+ * one whose had long ones (a death's hidden frames, a reset). */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,36 +43,50 @@ struct vecenv {
     pthread_cond_t start, finished;
     int gen, pending, stop, job, started_threads;
     const int *actions;
+    _Atomic unsigned char *claimed; /* per env: taken by a worker in this job */
 };
 
 /* Seeds of env i differ by a large odd constant; rng_seed mixes them through splitmix64. */
 static uint64_t env_seed(uint64_t seed, int i) { return seed + 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1); }
 
+/* Runs the job on env i unless another worker has claimed it. */
+static void run_env(vecenv *v, worker *w, int i)
+{
+    if (atomic_exchange_explicit(&v->claimed[i], 1, memory_order_acq_rel))
+        return;
+    uint8_t *obs = v->obs + (size_t)i * v->obs_size;
+    int rc;
+    if (v->job == JOB_RESET) {
+        rc = env_reset(v->envs[i], obs, &v->infos[i]);
+        v->rewards[i] = 0.0f;
+        v->dones[i] = 0;
+    } else {
+        int d = 0;
+        rc = env_step(v->envs[i], v->actions[i], obs, &v->rewards[i], &d, &v->infos[i], w->err,
+                      sizeof w->err);
+        v->dones[i] = (uint8_t)d;
+        if (rc == 0 && d)
+            rc = env_reset(v->envs[i], obs, NULL); /* infos[i] keeps the ended episode's */
+    }
+    if (rc < 0 && w->rc == 0) {
+        w->rc = rc;
+        if (v->job == JOB_RESET)
+            snprintf(w->err, sizeof w->err, "env %d: reset failed", i);
+    }
+}
+
 static void run_range(vecenv *v, worker *w)
 {
+    w->rc = 0;
     int lo = (int)((long long)w->index * v->n / v->threads);
     int hi = (int)((long long)(w->index + 1) * v->n / v->threads);
-    w->rc = 0;
-    for (int i = lo; i < hi; i++) {
-        uint8_t *obs = v->obs + (size_t)i * v->obs_size;
-        int rc;
-        if (v->job == JOB_RESET) {
-            rc = env_reset(v->envs[i], obs, &v->infos[i]);
-            v->rewards[i] = 0.0f;
-            v->dones[i] = 0;
-        } else {
-            int d = 0;
-            rc = env_step(v->envs[i], v->actions[i], obs, &v->rewards[i], &d, &v->infos[i], w->err,
-                          sizeof w->err);
-            v->dones[i] = (uint8_t)d;
-            if (rc == 0 && d)
-                rc = env_reset(v->envs[i], obs, NULL); /* infos[i] keeps the ended episode's */
-        }
-        if (rc < 0 && w->rc == 0) {
-            w->rc = rc;
-            if (v->job == JOB_RESET)
-                snprintf(w->err, sizeof w->err, "env %d: reset failed", i);
-        }
+    for (int i = lo; i < hi; i++)
+        run_env(v, w, i);
+    for (int k = 1; k < v->threads; k++) {
+        int t = (w->index + k) % v->threads;
+        int tlo = (int)((long long)t * v->n / v->threads), thi = (int)((long long)(t + 1) * v->n / v->threads);
+        for (int i = thi - 1; i >= tlo; i--)
+            run_env(v, w, i);
     }
 }
 
@@ -98,6 +116,8 @@ static void *worker_main(void *arg)
 static int run_job(vecenv *v, int job, char *err, size_t errlen)
 {
     v->job = job;
+    for (int i = 0; i < v->n; i++) /* published to the pool by the mutex below */
+        atomic_store_explicit(&v->claimed[i], 0, memory_order_relaxed);
     if (v->threads > 1) {
         pthread_mutex_lock(&v->mu);
         v->pending = v->threads - 1;
@@ -140,6 +160,7 @@ void vecenv_free(vecenv *v)
     free(v->rewards);
     free(v->dones);
     free(v->infos);
+    free((void *)v->claimed);
     free(v->workers);
     pthread_mutex_destroy(&v->mu);
     pthread_cond_destroy(&v->start);
@@ -180,7 +201,8 @@ int vecenv_create(vecenv **out, const env_config *cfg, const char *rom_path, int
     v->dones = calloc((size_t)n, 1);
     v->infos = calloc((size_t)n, sizeof *v->infos);
     v->workers = calloc((size_t)threads, sizeof *v->workers);
-    if (!v->envs || !v->obs || !v->rewards || !v->dones || !v->infos || !v->workers) {
+    v->claimed = calloc((size_t)n, sizeof *v->claimed);
+    if (!v->envs || !v->obs || !v->rewards || !v->dones || !v->infos || !v->workers || !v->claimed) {
         snprintf(err, errlen, "out of memory");
         vecenv_free(v);
         return -3;
