@@ -55,7 +55,7 @@ int nes_load(nes *n, const void *buf);
 void nes_copy(nes *dst, const nes *src);
 
 /* Translation of the game's code to host code (on by default where it can
- * serve the cart: mapper 0 on x86-64; SMBRL_JIT=0 in the environment turns it
+ * serve the cart: mapper 0 or 3 on x86-64; SMBRL_JIT=0 in the environment turns it
  * off). It changes nothing observable, only speed; turning it off runs the
  * interpreters alone. Returns whether translation is now on. */
 int nes_set_translation(nes *n, int enabled);

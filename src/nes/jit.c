@@ -1140,7 +1140,8 @@ static const void *translate(struct jit *j, uint16_t start)
 
 struct jit *jit_create(const nes *n)
 {
-    if (n->host.cart->mapper != 0)
+    /* PRG that no write switches: NROM (0) and CNROM (3, CHR banks only) */
+    if (n->host.cart->mapper != 0 && n->host.cart->mapper != 3)
         return NULL;
     const char *off = getenv("SMBRL_JIT");
     if (off && strcmp(off, "0") == 0)

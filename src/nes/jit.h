@@ -1,4 +1,4 @@
-/* jit.h: the 6502 code of a fixed PRG ROM (mapper 0) translated to x86-64.
+/* jit.h: the 6502 code of a fixed PRG ROM (mappers 0 and 3) translated to x86-64.
  *
  * Why: the interpreters spend their time in mispredicted indirect jumps, one
  * per guest instruction. Translated code runs a guest basic block as straight
@@ -20,8 +20,9 @@
 
 struct jit;
 
-/* NULL when translation cannot serve this cart (not mapper 0, not x86-64, no
- * executable memory): the interpreters then run everything. */
+/* NULL when translation cannot serve this cart (PRG banks that switch: a
+ * mapper other than 0 and 3; not x86-64; no executable memory): the
+ * interpreters then run everything. */
 struct jit *jit_create(const nes *n);
 void jit_free(struct jit *j);
 
