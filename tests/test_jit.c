@@ -266,6 +266,37 @@ static void compare_small_code_buffer(void)
     cart_free(&c);
 }
 
+/* Found by fuzz/fuzz_jit: a 16 KiB PRG of `LDA $0A0A,X` and `ASL A` runs
+ * through $BFFE-$C000, where the PRG's mirror starts: the interpreters run
+ * that instruction in the general interpreter (its bytes are not contiguous
+ * in host memory), which keeps the data bus on every access; translated code
+ * must leave it the same. */
+static void compare_mirror_crossing(void)
+{
+    static uint8_t img[NROM_IMAGE];
+    uint8_t *prg = nrom_image(img);
+    static const uint8_t pattern[3] = {0xBD, 0x0A, 0x0A};
+    for (int i = 0; i < NROM_PRG; i++)
+        prg[i] = pattern[i % 3];
+    for (int v = 0x3FFA; v < 0x4000; v += 2)
+        prg[v + 1] = (uint8_t)(0x80 | (prg[v + 1] & 0x3F));
+    cart c = {0};
+    char err[256];
+    nes *jit = nrom_boot(img, &c), *interp = nes_create(&c, err, sizeof err);
+    if (!jit || !interp)
+        return;
+    nes_set_translation(interp, 0);
+    for (int i = 0; i < 200; i++) {
+        nes_run_cycles(jit, 1000);
+        nes_run_cycles(interp, 1000);
+        if (!same_state(jit, interp, "mirror crossing", "chunk", i))
+            break;
+    }
+    nes_free(jit);
+    nes_free(interp);
+    cart_free(&c);
+}
+
 static void compare_random_programs(int programs)
 {
     static uint8_t img[NROM_IMAGE];
@@ -323,6 +354,7 @@ static void compare_random_programs(int programs)
 int main(void)
 {
     compare_directed_program();
+    compare_mirror_crossing();
     compare_random_programs(SCALE(300));
     compare_small_code_buffer();
     compare_game("super-mario-bros.nes", 6000);

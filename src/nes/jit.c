@@ -63,6 +63,7 @@ struct jit {
     const void *block[0x8000];   /* entry of the block at each CPU address $8000-$FFFF */
     uint8_t status[0x8000];      /* BLOCK_* */
     uint8_t rom[0x10000];        /* the CPU address space $8000-$FFFF as mapped */
+    const uint8_t *prg[4];       /* the PRG windows' host addresses (for run_split) */
     /* Jumps to a block not yet translated go through `block`; each is listed
      * under its target and turned into a direct jump once the target exists. */
     uint8_t *chain_site[JIT_CHAINS];
@@ -791,13 +792,30 @@ static int interpreter_shortcut(const uint8_t *rom, uint16_t pc)
     return 0;
 }
 
+/* Whether the two bytes after pc are not the next two in host memory (the end
+ * of a 16 KiB PRG mirrored twice, or of the address space): the interpreters
+ * run such an instruction in the general interpreter, which keeps the data
+ * bus on every access, and translated code must leave the same state. */
+static int run_split(const struct jit *j, uint16_t pc)
+{
+    if (pc > 0xFFFD)
+        return 1;
+    const uint8_t *at = &j->prg[(pc >> 13) & 3][pc & 0x1FFF];
+    for (unsigned d = 1; d <= 2; d++) {
+        uint16_t a = (uint16_t)(pc + d);
+        if (&j->prg[(a >> 13) & 3][a & 0x1FFF] != at + d)
+            return 1;
+    }
+    return 0;
+}
+
 /* Emits one instruction at pc. Returns its length, 0 when the interpreter must
  * run it (nothing emitted that matters), or -length when it ends the block. */
 static int translate_one(struct tr *t, uint16_t pc)
 {
     struct emit *e = &t->e;
     const uint8_t *rom = t->j->rom;
-    if (pc > 0xFFFD || interpreter_shortcut(rom, pc))
+    if (run_split(t->j, pc) || interpreter_shortcut(rom, pc))
         return 0;
     uint8_t op = rom[pc], b1 = rom[(uint16_t)(pc + 1)], b2 = rom[(uint16_t)(pc + 2)];
     uint16_t abs = (uint16_t)(b1 | b2 << 8);
@@ -1143,6 +1161,11 @@ struct jit *jit_create(const nes *n)
     /* PRG that no write switches: NROM (0) and CNROM (3, CHR banks only) */
     if (n->host.cart->mapper != 0 && n->host.cart->mapper != 3)
         return NULL;
+    /* PRG not 256-byte aligned (not from cart.c): the general interpreter runs
+     * all code there (cpu.c, map_load), keeping the data bus as it goes */
+    for (int i = 0; i < 4; i++)
+        if ((uintptr_t)n->host.prg[i] & 0xFF)
+            return NULL;
     const char *off = getenv("SMBRL_JIT");
     if (off && strcmp(off, "0") == 0)
         return NULL;
@@ -1160,6 +1183,8 @@ struct jit *jit_create(const nes *n)
     j->code = code;
     for (unsigned a = 0x8000; a < 0x10000; a++)
         j->rom[a] = n->host.prg[(a >> 13) & 3][a & 0x1FFF];
+    for (int i = 0; i < 4; i++)
+        j->prg[i] = n->host.prg[i];
     emit_entry_exit(j);
     j->limit = JIT_CODE_SIZE;
     flush(j);
