@@ -27,7 +27,8 @@ cmake --build build -j "$jobs"
 # The sanitizer tree uses clang, so CI holds the code warning-free under both compilers.
 cmake -S . -B build-san -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DSMBRL_SANITIZE=ON -DSMBRL_WERROR=ON
 cmake --build build-san -j "$jobs"
-# libFuzzer target for the ROM loader (clang's libFuzzer runtime is in libclang-rt-14-dev).
+# libFuzzer targets: the ROM loader, and translated CPU code against the interpreters
+# (clang's libFuzzer runtime is in libclang-rt-14-dev).
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSMBRL_FUZZ=ON -DSMBRL_WERROR=ON
-cmake --build build-fuzz -j "$jobs" --target fuzz_cart
+cmake --build build-fuzz -j "$jobs" --target fuzz_cart fuzz_jit
