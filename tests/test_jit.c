@@ -75,6 +75,20 @@ static int same_state(nes *a, nes *b, const char *what, const char *unit, long s
     return same;
 }
 
+/* Runs one instruction on each (nes_trace_step); whether their trace lines
+ * (registers and cycle count before it) agree. When not, says where and fails. */
+static int same_step(nes *jit, nes *interp, const char *what, long i)
+{
+    char la[160], lb[160];
+    nes_trace_step(jit, la, sizeof la);
+    nes_trace_step(interp, lb, sizeof lb);
+    if (strcmp(la, lb) == 0)
+        return 1;
+    fprintf(stderr, "%s, instruction %ld:\n  translated:  %s\n  interpreted: %s\n", what, i, la, lb);
+    testlib_failures++;
+    return 0;
+}
+
 /* Runs both in chunks of random length (stopping anywhere in a block, the way
  * an event does), comparing the whole state after each. */
 static void compare_chunks(nes *jit, nes *interp, rng *r, int chunks, uint32_t longest, const char *what)
@@ -166,17 +180,11 @@ static void compare_game(const char *rom_name, int frames)
     /* One instruction at a time from power-on (the title runs its loops). */
     nes_power(jit);
     nes_power(interp);
-    char la[160], lb[160];
     for (int i = 0; i < SCALE(60000); i++) {
         nes_set_buttons(jit, 0, (i / 5000) % 2 ? NES_START : 0);
         nes_set_buttons(interp, 0, (i / 5000) % 2 ? NES_START : 0);
-        nes_trace_step(jit, la, sizeof la);
-        nes_trace_step(interp, lb, sizeof lb);
-        if (strcmp(la, lb) != 0) {
-            fprintf(stderr, "%s: instruction %d:\n  translated:  %s\n  interpreted: %s\n", rom_name, i, la, lb);
-            testlib_failures++;
+        if (!same_step(jit, interp, rom_name, i))
             break;
-        }
     }
     free(snap);
     free(pa);
@@ -187,6 +195,27 @@ static void compare_game(const char *rom_name, int frames)
 }
 
 static int is_kil(uint8_t b) { return (b & 0x0F) == 0x02 && b != 0x82 && b != 0xA2 && b != 0xC2 && b != 0xE2; }
+
+/* A synthetic cart image (nrom_testlib.h) on two emulators, *jit translating
+ * and *interp not; 0 (a failed check) when either cannot be had. */
+static int boot_pair(const uint8_t *img, cart *c, nes **jit, nes **interp)
+{
+    char err[256];
+    *jit = nrom_boot(img, c);
+    *interp = nes_create(c, err, sizeof err);
+    if (!*jit || !*interp) {
+        CHECK(*interp != NULL);
+        nes_free(*jit);
+        nes_free(*interp);
+        cart_free(c);
+        return 0;
+    }
+#if defined(__x86_64__) && defined(__linux__)
+    CHECK_EQ_INT(nes_set_translation(*jit, 1), 1);
+#endif
+    nes_set_translation(*interp, 0);
+    return 1;
+}
 
 /* Edge cases random bytes reach too rarely: indexed reads of a table at the
  * top of ROM that wrap into RAM, (zp),Y and (zp,X) pointers that wrap in
@@ -223,11 +252,9 @@ static void compare_directed_program(void)
     prg[0x3FFC] = 0x00;
     prg[0x3FFD] = 0x80;
     cart c = {0};
-    char err[256];
-    nes *jit = nrom_boot(img, &c), *interp = nes_create(&c, err, sizeof err);
-    if (!jit || !interp)
+    nes *jit, *interp;
+    if (!boot_pair(img, &c, &jit, &interp))
         return;
-    nes_set_translation(interp, 0);
     rng r;
     rng_seed(&r, 5);
     compare_chunks(jit, interp, &r, 50, 3000, "directed program");
@@ -281,11 +308,9 @@ static void compare_mirror_crossing(void)
     for (int v = 0x3FFA; v < 0x4000; v += 2)
         prg[v + 1] = (uint8_t)(0x80 | (prg[v + 1] & 0x3F));
     cart c = {0};
-    char err[256];
-    nes *jit = nrom_boot(img, &c), *interp = nes_create(&c, err, sizeof err);
-    if (!jit || !interp)
+    nes *jit, *interp;
+    if (!boot_pair(img, &c, &jit, &interp))
         return;
-    nes_set_translation(interp, 0);
     for (int i = 0; i < 200; i++) {
         nes_run_cycles(jit, 1000);
         nes_run_cycles(interp, 1000);
@@ -317,31 +342,19 @@ static void compare_random_programs(int programs)
         if (k & 1)
             img[6] = 0x30; /* CNROM: writes to $8000-$FFFF select CHR banks; PRG stays */
         cart c = {0};
-        char err[256];
-        nes *jit = nrom_boot(img, &c), *interp = nes_create(&c, err, sizeof err);
-        if (!jit || !interp)
+        nes *jit, *interp;
+        if (!boot_pair(img, &c, &jit, &interp))
             break;
-#if defined(__x86_64__) && defined(__linux__)
-        CHECK_EQ_INT(nes_set_translation(jit, 1), 1);
-#endif
-        nes_set_translation(interp, 0);
-        char la[160], lb[160];
-        for (int i = 0; i < SCALE(3000); i++, steps++) {
-            nes_trace_step(jit, la, sizeof la);
-            nes_trace_step(interp, lb, sizeof lb);
-            if (strcmp(la, lb) != 0) {
-                fprintf(stderr, "program %d, instruction %d:\n  translated:  %s\n  interpreted: %s\n", k, i, la, lb);
-                testlib_failures++;
+        char what[32];
+        snprintf(what, sizeof what, "random program %d", k);
+        for (int i = 0; i < SCALE(3000); i++, steps++)
+            if (!same_step(jit, interp, what, i))
                 break;
-            }
-        }
-        compare_chunks(jit, interp, &r, SCALE(1000), 300, "random program");
+        compare_chunks(jit, interp, &r, SCALE(1000), 300, what);
         for (int f = 0; f < 6 && !testlib_failures; f++) {
             uint8_t pad = (uint8_t)rng_u32(&r);
             nes_run_frame(jit, pad, NULL);
             nes_run_frame(interp, pad, NULL);
-            char what[32];
-            snprintf(what, sizeof what, "random program %d", k);
             same_state(jit, interp, what, "frame", f);
         }
         nes_free(jit);
