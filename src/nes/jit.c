@@ -597,8 +597,8 @@ static int read_operand(struct tr *t, uint16_t pc, int mode)
 }
 
 /* Where a store or read-modify-write goes, as an operand for RAM; 0 when the
- * interpreter must run it. *cycles gets the store form's cycle count. Leaves
- * registers so that the returned operand stays valid (eax or esi). */
+ * interpreter must run it. *cycles gets the store form's cycle count. An
+ * indexed operand uses eax, which must stay as it is until the access. */
 static int ram_target(struct tr *t, uint16_t pc, int mode, struct opnd *where, int *cycles, int rmw)
 {
     struct emit *e = &t->e;
